@@ -150,7 +150,7 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, lease time.D
 	rows, err := s.pool.Query(ctx, `WITH c AS (
 			SELECT id, status FROM search_outbox_events
 			WHERE status IN ('pending', 'processing') AND next_attempt_at <= now()
-			ORDER BY next_attempt_at
+			ORDER BY next_attempt_at, id
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED
 		)

@@ -34,7 +34,7 @@ var migrations = []string{
 	-- Claimable rows: pending ones are due at next_attempt_at; processing
 	-- ones carry next_attempt_at = lease_until, so one index serves both.
 	CREATE INDEX search_outbox_events_claimable_idx
-		ON search_outbox_events (next_attempt_at) WHERE status IN ('pending', 'processing');
+		ON search_outbox_events (next_attempt_at, id) WHERE status IN ('pending', 'processing');
 	CREATE INDEX search_outbox_events_failed_idx
 		ON search_outbox_events (last_reason, created_at) WHERE status = 'failed';
 	CREATE INDEX search_outbox_events_entity_idx ON search_outbox_events (entity_id);`,

@@ -32,7 +32,7 @@ var migrations = []string{
 		updated_at      INTEGER NOT NULL
 	);
 	CREATE INDEX search_outbox_events_claimable_idx
-		ON search_outbox_events (next_attempt_at) WHERE status IN ('pending', 'processing');
+		ON search_outbox_events (next_attempt_at, id) WHERE status IN ('pending', 'processing');
 	CREATE INDEX search_outbox_events_failed_idx
 		ON search_outbox_events (last_reason, created_at) WHERE status = 'failed';
 	CREATE INDEX search_outbox_events_entity_idx ON search_outbox_events (entity_id);`,

@@ -149,7 +149,7 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, lease time.D
 		now := s.now()
 		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM search_outbox_events
 			WHERE status IN ('pending', 'processing') AND next_attempt_at <= ?
-			ORDER BY next_attempt_at LIMIT ?`, now.UnixMicro(), limit)
+			ORDER BY next_attempt_at, id LIMIT ?`, now.UnixMicro(), limit)
 		if err != nil {
 			return err
 		}
