@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"firedrill/outbox"
+)
+
+// Exit codes of DESIGN.md.
+const (
+	exitOK           = 0
+	exitFail         = 1
+	exitInconclusive = 2
+	exitUsage        = 3
+	exitFlake        = 4
+)
+
+// exitError carries an explicit exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr marks err as a usage or setup error (exit 3).
+func usageErr(format string, a ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// setupErr wraps err as a setup error (exit 3) with context.
+func setupErr(what string, err error) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", what, err)}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, outbox.ErrInvalid), errors.Is(err, outbox.ErrUnavailable):
+		return exitUsage
+	case isCobraUsage(err):
+		return exitUsage
+	}
+	return exitFail
+}
+
+// isCobraUsage recognises cobra's own argument errors, which it returns
+// as plain errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires ",
+		"invalid argument", "flag needs an argument", "required flag"} {
+		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isSilent reports errors already shown to the user.
+func isSilent(error) bool { return false }

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"firedrill/outbox"
+	"firedrill/projector"
+	"firedrill/search"
+	"firedrill/store"
+	"firedrill/telemetry"
+)
+
+type projectorFlags struct {
+	dsn         string
+	lockTimeout time.Duration
+	migrate     bool
+	search      search.Config
+	cfg         projector.Config
+	policyFile  string
+	metricsAddr string
+	addrFile    string
+	otlp        string
+	runID       string
+}
+
+func newProjectorCmd(g *globals) *cobra.Command {
+	var pf projectorFlags
+	c := &cobra.Command{
+		Use:   "projector",
+		Short: "Run the outbox worker: claim → load sources → one _bulk per batch → ack/retry/fail",
+		Long: `projector claims batches of outbox events under a lease, loads their source rows,
+writes them with one _bulk request using external versioning, and acks,
+retries or dead-letters each event on its own item's result.
+
+SIGTERM or Ctrl-C stops claiming; a batch in flight finishes within
+--shutdown-grace or is released for another worker. After SIGKILL its
+events return when their lease expires. Any number of projectors may share
+one database.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runProjector(c.Context(), g, pf) },
+	}
+	f := c.Flags()
+	dbFlag(f, &pf.dsn)
+	f.DurationVar(&pf.lockTimeout, "lock-timeout", 2*time.Second, "how long a claim waits for a table lock before counting db_lock and backing off")
+	f.BoolVar(&pf.migrate, "migrate", true, "apply the outbox schema at start")
+	f.StringVar(&pf.search.URL, "search-url", envOr("FIREDRILL_SEARCH_URL", "http://127.0.0.1:9200"), "Elasticsearch/OpenSearch URL (env FIREDRILL_SEARCH_URL)")
+	f.StringVar(&pf.search.Username, "search-username", os.Getenv("FIREDRILL_SEARCH_USERNAME"), "basic auth user (env FIREDRILL_SEARCH_USERNAME)")
+	f.StringVar(&pf.search.CAFile, "search-ca-file", os.Getenv("FIREDRILL_SEARCH_CA_FILE"), "PEM CA bundle for https (env FIREDRILL_SEARCH_CA_FILE)")
+	f.BoolVar(&pf.search.InsecureSkipVerify, "search-insecure", false, "skip TLS verification (tests only)")
+	f.DurationVar(&pf.search.Timeout, "search-timeout", 30*time.Second, "timeout of non-bulk engine requests")
+	f.StringVar(&pf.cfg.WorkerID, "worker-id", defaultWorkerID(), "owner name for leases; loops append -N")
+	f.IntVar(&pf.cfg.Workers, "workers", 1, "claim loops in this process")
+	f.IntVar(&pf.cfg.BatchSize, "batch-size", 100, "events per claim (and per _bulk)")
+	f.DurationVar(&pf.cfg.Lease, "lease", 30*time.Second, "lease of a claimed batch")
+	f.DurationVar(&pf.cfg.PollInterval, "poll-interval", 100*time.Millisecond, "wait after an empty claim")
+	f.DurationVar(&pf.cfg.BulkTimeout, "bulk-timeout", 10*time.Second, "timeout of one _bulk request (shorter than --lease)")
+	f.StringVar(&pf.cfg.Index, "index", "firedrill-{projection}", "target index; {projection} is the event's projection")
+	f.StringVar(&pf.cfg.Refresh, "refresh", "", "_bulk refresh parameter: empty, true, false or wait_for")
+	f.DurationVar(&pf.cfg.ShutdownGrace, "shutdown-grace", 10*time.Second, "time a batch in flight may finish after SIGTERM")
+	f.DurationVar(&pf.cfg.StatsInterval, "stats-interval", time.Second, "how often the backlog gauges are sampled")
+	f.Uint64Var(&pf.cfg.Seed, "seed", 0, "seed of the retry jitter (0: random)")
+	f.StringVar(&pf.policyFile, "policy", "", "YAML file overriding the classification table (see docs/projector.md)")
+	f.StringVar(&pf.metricsAddr, "metrics-addr", envOr("FIREDRILL_METRICS_ADDR", "127.0.0.1:9109"), "listen address of /metrics, /healthz, /readyz; port 0 picks a free one (env FIREDRILL_METRICS_ADDR)")
+	f.StringVar(&pf.addrFile, "addr-file", "", "write the bound metrics address to this file")
+	f.StringVar(&pf.otlp, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector base URL; empty: no export (env OTEL_EXPORTER_OTLP_ENDPOINT)")
+	f.StringVar(&pf.runID, "run-id", os.Getenv(telemetry.RunIDEnv), "drill run id, the firedrill.run_id span attribute (env FIREDRILL_RUN_ID)")
+	return c
+}
+
+func defaultWorkerID() string {
+	h, _ := os.Hostname()
+	if h == "" {
+		h = "projector"
+	}
+	return fmt.Sprintf("%s-%d", h, os.Getpid())
+}
+
+// loadPolicy merges the operator's file over the default table.
+func loadPolicy(path string) (projector.Policy, error) {
+	p := projector.DefaultPolicy()
+	if path == "" {
+		return p, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return p, usageErr("--policy: %v", err)
+	}
+	var over projector.Policy
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&over); err != nil && !errors.Is(err, io.EOF) { // EOF: an empty file overrides nothing
+		return p, usageErr("--policy %s: %v", path, err)
+	}
+	p = p.Merge(over)
+	if err := p.Validate(); err != nil {
+		return p, usageErr("--policy %s: %v", path, err)
+	}
+	return p, nil
+}
+
+func runProjector(ctx context.Context, g *globals, pf projectorFlags) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	if pf.cfg.Policy, err = loadPolicy(pf.policyFile); err != nil {
+		return err
+	}
+	pf.search.Password = os.Getenv("FIREDRILL_SEARCH_PASSWORD")
+	pf.search.APIKey = os.Getenv("FIREDRILL_SEARCH_API_KEY")
+	client, err := search.New(pf.search)
+	if err != nil {
+		return usageErr("search engine: %v", err)
+	}
+	cfg := pf.cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return usageErr("projector: %v", err)
+	}
+	s, err := openStore(ctx, pf.dsn, outbox.Options{LockTimeout: pf.lockTimeout}, pf.migrate)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := projector.NewMetrics(reg)
+	srv, err := telemetry.Listen(pf.metricsAddr, pf.addrFile, reg)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	tr, err := telemetry.StartTracing(ctx, telemetry.TraceConfig{Endpoint: pf.otlp, Service: "firedrill-projector", RunID: pf.runID})
+	if err != nil {
+		return usageErr("tracing: %v", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = tr.Shutdown(sctx)
+	}()
+	cfg.SetReady = srv.SetReady
+	p, err := projector.New(cfg, s, client, metrics, log, tr.Provider)
+	if err != nil {
+		return usageErr("projector: %v", err)
+	}
+	if info, err := pingEngine(ctx, client); err != nil {
+		log.WarnContext(ctx, "search engine not reachable yet; events will retry", "search", pf.search.String(), "error", err.Error())
+	} else {
+		log.InfoContext(ctx, "search engine", "search", pf.search.String(), "distribution", info.Distribution, "version", info.VersionNumber)
+	}
+	log.InfoContext(ctx, "projector started", "worker_id", cfg.WorkerID, "workers", cfg.Workers, "batch_size", cfg.BatchSize,
+		"lease", cfg.Lease.String(), "db", store.Redact(pf.dsn), "metrics_addr", srv.Addr(), "index", cfg.Index,
+		"otlp_endpoint", pf.otlp, "run_id", pf.runID)
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(srvCtx) }()
+	err = p.Run(ctx)
+	log.InfoContext(ctx, "projector stopped", "worker_id", cfg.WorkerID)
+	stopSrv()
+	if serr := <-srvDone; err == nil && serr != nil && !strings.Contains(serr.Error(), "closed") {
+		err = serr
+	}
+	return err
+}
+
+func pingEngine(ctx context.Context, c *search.Client) (search.Info, error) {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return c.Info(pctx)
+}
