@@ -221,3 +221,5 @@ func assertEngineMatchesSources(t *testing.T, s outbox.Store, e *projectortest.E
 		}
 	}
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
