@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,11 @@ import (
 type Store struct {
 	db  *sql.DB
 	now func() time.Time
+	// writeMu queues this process's writers in Go: SQLite admits one writer
+	// at a time, and its busy handler (sleep and poll) lets a waiter starve
+	// past the busy timeout under heavy in-process contention. Other
+	// processes still meet the busy timeout.
+	writeMu sync.Mutex
 }
 
 var _ outbox.Store = (*Store)(nil)
@@ -375,6 +381,8 @@ func (s *Store) Replay(ctx context.Context, reason outbox.Reason, dryRun bool) (
 
 // tx runs fn in an immediate transaction and maps errors.
 func (s *Store) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return dbErr(op, err)
