@@ -46,12 +46,12 @@ func TestClassifyRecordedResponses(t *testing.T) {
 		{"es7_bulk_item_errors.json", 200, itemErrors},
 		{"es8_bulk_item_errors.json", 200, itemErrors},
 		{"os2_bulk_item_errors.json", 200, itemErrors},
-		{"es7_bulk_429_rejected.json", 429, repeat(retry429, 3)},
-		{"es8_bulk_429_circuit_breaking.json", 429, repeat(retry429, 3)},
-		{"os2_bulk_429_rejected.json", 429, repeat(retry429, 3)},
-		{"es7_bulk_503_cluster_block.json", 503, repeat(retry5xx, 3)},
-		{"es8_bulk_503_master_not_discovered.json", 503, repeat(retry5xx, 3)},
-		{"legacy_503_string_error.json", 503, repeat(retry5xx, 3)},
+		{"es7_bulk_429_rejected.json", 429, three(retry429)},
+		{"es8_bulk_429_circuit_breaking.json", 429, three(retry429)},
+		{"os2_bulk_429_rejected.json", 429, three(retry429)},
+		{"es7_bulk_503_cluster_block.json", 503, three(retry5xx)},
+		{"es8_bulk_503_master_not_discovered.json", 503, three(retry5xx)},
+		{"legacy_503_string_error.json", 503, three(retry5xx)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -68,7 +68,7 @@ func TestClassifyRecordedResponses(t *testing.T) {
 				_, _ = w.Write(body)
 			}))
 			defer srv.Close()
-			got, m := projectOnce(t, srv.URL, ops(t, body, len(tc.want)), projector.DefaultPolicy())
+			got, m := projectOnce(t, srv.URL, ops(body, len(tc.want)), projector.DefaultPolicy())
 			for i, w := range tc.want {
 				if got[i] != w {
 					t.Errorf("item %d: got %s/%q, want %s/%q", i, got[i].status, got[i].reason, w.status, w.reason)
@@ -94,7 +94,7 @@ func TestClassifyRecordedResponses(t *testing.T) {
 func TestWrongPolicyIsHonoured(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_bulk" {
-			w.WriteHeader(429)
+			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = w.Write([]byte(`{"error":{"type":"es_rejected_execution_exception","reason":"injected"},"status":429}`))
 		}
 	}))
@@ -109,16 +109,10 @@ func TestWrongPolicyIsHonoured(t *testing.T) {
 	}
 }
 
-func repeat(w want, n int) []want {
-	out := make([]want, n)
-	for i := range out {
-		out[i] = w
-	}
-	return out
-}
+func three(w want) []want { return []want{w, w, w} }
 
 // ops lists the bulk op of each recorded item (index when the file has none).
-func ops(t *testing.T, body []byte, n int) []string {
+func ops(body []byte, n int) []string {
 	var resp struct {
 		Items []map[string]json.RawMessage `json:"items"`
 	}

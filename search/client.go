@@ -123,7 +123,7 @@ func (c *Client) IndexExists(ctx context.Context, index string) (bool, error) {
 // CreateIndex creates index with body (settings, mappings, aliases; nil for
 // the engine's defaults). If it exists, the error wraps ErrIndexExists.
 func (c *Client) CreateIndex(ctx context.Context, index string, body []byte) error {
-	return c.simple(ctx, "create_index", http.MethodPut, index, path(index), nil, body)
+	return c.simple(ctx, "create_index", http.MethodPut, index, path(index), body)
 }
 
 // EnsureIndex creates index unless it exists. Losing a race to a
@@ -143,7 +143,7 @@ func (c *Client) EnsureIndex(ctx context.Context, index string, body []byte) err
 // DeleteIndex deletes index. A missing index is an *Error wrapping
 // ErrIndexNotFound, so a caller that does not care can check for it.
 func (c *Client) DeleteIndex(ctx context.Context, index string) error {
-	return c.simple(ctx, "delete_index", http.MethodDelete, index, path(index), nil, nil)
+	return c.simple(ctx, "delete_index", http.MethodDelete, index, path(index), nil)
 }
 
 // PutSettings updates index's dynamic settings, e.g.
@@ -153,7 +153,7 @@ func (c *Client) PutSettings(ctx context.Context, index string, settings map[str
 	if err != nil {
 		return fmt.Errorf("search put_settings: encode settings: %w", err)
 	}
-	return c.simple(ctx, "put_settings", http.MethodPut, index, path(index, "_settings"), nil, body)
+	return c.simple(ctx, "put_settings", http.MethodPut, index, path(index, "_settings"), body)
 }
 
 // Settings returns index's settings as a flat map
@@ -189,7 +189,7 @@ func (c *Client) Settings(ctx context.Context, index string) (map[string]any, er
 
 // Refresh makes index's recent writes visible to search and counts.
 func (c *Client) Refresh(ctx context.Context, index string) error {
-	return c.simple(ctx, "refresh", http.MethodPost, index, path(index, "_refresh"), nil, nil)
+	return c.simple(ctx, "refresh", http.MethodPost, index, path(index, "_refresh"), nil)
 }
 
 // Get reads one document. A missing document is Found=false and no error;
@@ -253,11 +253,11 @@ func (c *Client) Count(ctx context.Context, index string) (int64, error) {
 }
 
 // simple sends a request whose only useful answer is a 2xx.
-func (c *Client) simple(ctx context.Context, op, method, index, p string, q url.Values, body []byte) error {
+func (c *Client) simple(ctx context.Context, op, method, index, p string, body []byte) error {
 	if err := needName(op, "index", index); err != nil {
 		return err
 	}
-	resp, err := c.do(ctx, op, method, p, q, body, "application/json")
+	resp, err := c.do(ctx, op, method, p, nil, body, "application/json")
 	if err != nil {
 		return err
 	}

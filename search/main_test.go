@@ -1,6 +1,7 @@
 package search
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,8 +41,8 @@ func readTestdata(t *testing.T, name string) []byte {
 // asError returns err as an *Error or fails the test.
 func asError(t *testing.T, err error) *Error {
 	t.Helper()
-	e, ok := err.(*Error)
-	if !ok {
+	var e *Error
+	if !errors.As(err, &e) {
 		t.Fatalf("error %v (%T): got a non-*Error, want *Error", err, err)
 	}
 	return e

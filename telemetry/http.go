@@ -24,7 +24,7 @@ type Server struct {
 // Listen binds addr (host:port, port 0 for a free one) and, when addrFile
 // is set, writes the bound address there. A port in use is a clear error.
 func Listen(addr, addrFile string, g prometheus.Gatherer) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics address %s: %w (pick another with --metrics-addr, or 127.0.0.1:0 for a free port)", addr, err)
 	}

@@ -43,7 +43,7 @@ re-created: point it at a scratch database). It prints the median of --runs.`,
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(dir)
+			defer func() { _ = os.RemoveAll(dir) }()
 			targets := []struct{ name, dsn string }{{"sqlite", ""}}
 			if pgURL != "" {
 				targets = append(targets, struct{ name, dsn string }{"postgres", pgURL})

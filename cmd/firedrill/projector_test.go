@@ -83,13 +83,13 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 	return out
 }
 
-func waitStatus(t *testing.T, s outbox.Store, status outbox.Status, n int64, d time.Duration) outbox.Stats {
+func waitStatus(t *testing.T, s outbox.Store, status outbox.Status, n int64, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		st, err := s.Stats(context.Background())
 		if err == nil && st.Counts[status] == n {
-			return st
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after %v: stats %+v, want %d %s", d, st.Counts, n, status)

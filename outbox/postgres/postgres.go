@@ -31,7 +31,7 @@ func Open(ctx context.Context, dsn string, opts outbox.Options) (*Store, error) 
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts the password in its parse errors.
-		return nil, fmt.Errorf("%w: malformed PostgreSQL DSN: %v", outbox.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: malformed PostgreSQL DSN: %w", outbox.ErrInvalid, err)
 	}
 	cfg.MaxConns = int32(opts.MaxConns)
 	// lock_timeout makes a claim against a locked table fail fast (55P03)
@@ -43,13 +43,13 @@ func Open(ctx context.Context, dsn string, opts outbox.Options) (*Store, error) 
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", outbox.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", outbox.ErrUnavailable, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("%w: %s:%d: %v", outbox.ErrUnavailable, cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return nil, fmt.Errorf("%w: %s:%d: %w", outbox.ErrUnavailable, cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
 	return &Store{pool: pool}, nil
 }
@@ -387,13 +387,13 @@ func dbErr(op string, err error) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01"):
-		return fmt.Errorf("%s: %w: %v", op, outbox.ErrLocked, err)
+		return fmt.Errorf("%s: %w: %w", op, outbox.ErrLocked, err)
 	case errors.As(err, &pgErr):
 		return fmt.Errorf("%s: %w", op, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: %w", op, err)
 	case pgconn.SafeToRetry(err) || isConnErr(err):
-		return fmt.Errorf("%s: %w: %v", op, outbox.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", op, outbox.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -55,13 +55,13 @@ func Open(ctx context.Context, path string, opts outbox.Options) (*Store, error)
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("%w: SQLite database %s: %v", outbox.ErrUnavailable, path, err)
+		return nil, fmt.Errorf("%w: SQLite database %s: %w", outbox.ErrUnavailable, path, err)
 	}
 	db.SetMaxOpenConns(opts.MaxConns)
 	db.SetMaxIdleConns(opts.MaxConns)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("%w: SQLite database %s: %v", outbox.ErrUnavailable, path, err)
+		return nil, fmt.Errorf("%w: SQLite database %s: %w", outbox.ErrUnavailable, path, err)
 	}
 	return &Store{db: db, now: time.Now}, nil
 }
@@ -153,33 +153,14 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, lease time.D
 	cl := outbox.Claim{Owner: owner, BatchID: newID()}
 	err := s.tx(ctx, "claim", func(tx *sql.Tx) error {
 		now := s.now()
-		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM search_outbox_events
-			WHERE status IN ('pending', 'processing') AND next_attempt_at <= ?
-			ORDER BY next_attempt_at, id LIMIT ?`, now.UnixMicro(), limit)
-		if err != nil {
+		ids, reclaimed, err := claimable(ctx, tx, now, limit)
+		if err != nil || len(ids) == 0 {
 			return err
 		}
-		ids := make([]string, 0, limit)
-		for rows.Next() {
-			var id, status string
-			if err := rows.Scan(&id, &status); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-			if status == string(outbox.StatusProcessing) {
-				cl.Reclaimed++
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil || len(ids) == 0 {
-			return err
-		}
+		cl.Reclaimed = reclaimed
 		until := now.Add(lease)
 		cl.LeaseUntil = time.UnixMicro(until.UnixMicro())
-		rows, err = tx.QueryContext(ctx, `UPDATE search_outbox_events SET status = 'processing', lease_owner = ?,
+		rows, err := tx.QueryContext(ctx, `UPDATE search_outbox_events SET status = 'processing', lease_owner = ?,
 			claim_batch_id = ?, lease_until = ?, next_attempt_at = ?, attempts = attempts + 1, updated_at = ?
 			WHERE id IN (SELECT value FROM json_each(?))
 			RETURNING `+eventCols, owner, cl.BatchID, until.UnixMicro(), until.UnixMicro(), now.UnixMicro(), jsonArray(ids))
@@ -200,6 +181,30 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, lease time.D
 		return outbox.Claim{}, err
 	}
 	return cl, nil
+}
+
+// claimable lists up to limit claimable events and counts the reclaims among them.
+func claimable(ctx context.Context, tx *sql.Tx, now time.Time, limit int) ([]string, int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, status FROM search_outbox_events
+		WHERE status IN ('pending', 'processing') AND next_attempt_at <= ?
+		ORDER BY next_attempt_at, id LIMIT ?`, now.UnixMicro(), limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	ids := make([]string, 0, limit)
+	reclaimed := 0
+	for rows.Next() {
+		var id, status string
+		if err := rows.Scan(&id, &status); err != nil {
+			return nil, 0, err
+		}
+		ids = append(ids, id)
+		if status == string(outbox.StatusProcessing) {
+			reclaimed++
+		}
+	}
+	return ids, reclaimed, rows.Err()
 }
 
 // Sources loads the source rows of entityIDs.
@@ -259,7 +264,7 @@ func (s *Store) Ack(ctx context.Context, c outbox.Claim, outcomes []outbox.Outco
 			if err != nil {
 				return err
 			}
-			rows, err := tx.QueryContext(ctx, `UPDATE search_outbox_events SET `+sets[kind]+`, updated_at = ?
+			ids, err := queryIDs(ctx, tx, `UPDATE search_outbox_events SET `+sets[kind]+`, updated_at = ?
 				FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.at') AS at,
 					json_extract(value, '$.reason') AS reason, json_extract(value, '$.err') AS err FROM json_each(?)) AS u
 				WHERE search_outbox_events.id = u.id AND claim_batch_id = ? AND lease_owner = ? AND status = 'processing'
@@ -267,19 +272,8 @@ func (s *Store) Ack(ctx context.Context, c outbox.Claim, outcomes []outbox.Outco
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
+			for _, id := range ids {
 				applied[id] = true
-			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
-			if err := rows.Err(); err != nil {
-				return err
 			}
 		}
 		return nil
@@ -294,6 +288,24 @@ func (s *Store) Ack(ctx context.Context, c outbox.Claim, outcomes []outbox.Outco
 		}
 	}
 	return res, nil
+}
+
+// queryIDs runs a statement returning one id per row.
+func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // Stats counts events by status and dead letters by reason.
@@ -433,13 +445,13 @@ func dbErr(op string, err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return fmt.Errorf("%s: %w: %v", op, outbox.ErrLocked, err)
+			return fmt.Errorf("%s: %w: %w", op, outbox.ErrLocked, err)
 		case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
-			return fmt.Errorf("%s: %w: %v", op, outbox.ErrUnavailable, err)
+			return fmt.Errorf("%s: %w: %w", op, outbox.ErrUnavailable, err)
 		}
 	}
 	if strings.Contains(err.Error(), "database is locked") {
-		return fmt.Errorf("%s: %w: %v", op, outbox.ErrLocked, err)
+		return fmt.Errorf("%s: %w: %w", op, outbox.ErrLocked, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

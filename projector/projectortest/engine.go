@@ -105,7 +105,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		items, err := parseBulk(r)
 		if err != nil {
 			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"error":{"type":"parse_exception","reason":%q},"status":400}`, err.Error())
+			_, _ = fmt.Fprintf(w, `{"error":{"type":"parse_exception","reason":%q},"status":400}`, err.Error())
 			return
 		}
 		res, err := e.Bulk(r.Context(), items, "")
@@ -129,7 +129,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"acknowledged":true}`))
 	default:
 		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintf(w, `{"error":{"type":"illegal_argument_exception","reason":"unsupported %s %s"},"status":400}`, r.Method, r.URL.Path)
+		_, _ = fmt.Fprintf(w, `{"error":{"type":"illegal_argument_exception","reason":"unsupported %s %s"},"status":400}`, r.Method, r.URL.Path)
 	}
 }
 
