@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -92,6 +93,9 @@ func (c Change) Validate() error {
 	if c.EntityID == "" {
 		return fmt.Errorf("%w: change has no entity_id", ErrInvalid)
 	}
+	if c.Projection != "" && !validProjection(c.Projection) {
+		return fmt.Errorf("%w: entity %s: projection %q: want lowercase letters, digits, '.', '_' or '-' (it becomes part of an index name)", ErrInvalid, c.EntityID, c.Projection)
+	}
 	if _, err := ParseOp(string(c.Op)); err != nil {
 		return fmt.Errorf("entity %s: %w", c.EntityID, err)
 	}
@@ -124,8 +128,9 @@ type Outcome struct {
 	Kind    OutcomeKind
 	Reason  Reason // retry and fail only
 	Error   string // retry and fail only, truncated by the store
-	// RetryAt is when a retried event becomes claimable again.
-	RetryAt time.Time
+	// Delay is how long a retried event waits before it is claimable
+	// again, measured on the database's clock (retry only).
+	Delay time.Duration
 }
 
 // OutcomeKind is done, retry or fail.
@@ -182,6 +187,9 @@ type Store interface {
 	Ack(ctx context.Context, c Claim, outcomes []Outcome) (AckResult, error)
 	// Stats counts events by status.
 	Stats(ctx context.Context) (Stats, error)
+	// Backlog counts pending and processing events and the age of the
+	// oldest, using the claimable index only (cheap enough to poll).
+	Backlog(ctx context.Context) (int64, time.Duration, error)
 	// Failed lists dead letters, oldest first.
 	Failed(ctx context.Context, f FailedFilter) ([]Event, error)
 	// Replay re-queues dead letters (all, or of one reason) with their
@@ -198,13 +206,27 @@ var (
 	ErrLocked = errors.New("outbox table locked")
 	// ErrUnavailable is a database that cannot be reached.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrNoSchema is a database without the outbox tables.
+	ErrNoSchema = errors.New("outbox schema missing (run: firedrill db migrate)")
 )
 
 // MaxErrorLen bounds the last_error text stored for an event.
 const MaxErrorLen = 2000
 
-// TruncateError shortens s to MaxErrorLen bytes on a rune boundary.
+// validProjection reports whether p can be part of an index name.
+func validProjection(p string) bool {
+	for _, r := range p {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '.' && r != '_' && r != '-' {
+			return false
+		}
+	}
+	return p[0] != '.' && p[0] != '_' && p[0] != '-'
+}
+
+// TruncateError shortens s to MaxErrorLen bytes on a rune boundary and
+// drops NUL bytes, which PostgreSQL text refuses.
 func TruncateError(s string) string {
+	s = strings.ReplaceAll(s, "\x00", "")
 	if len(s) <= MaxErrorLen {
 		return s
 	}
@@ -222,6 +244,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// MaxConns bounds the connection pool. Default 8.
 	MaxConns int
+	// Create lets Open create a missing SQLite file. Read-only commands
+	// leave it false so a mistyped path is an error, not a new empty file.
+	Create bool
 }
 
 // WithDefaults fills zero fields.

@@ -1,9 +1,11 @@
 package projector_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -65,7 +67,7 @@ func TestClassifyRecordedResponses(t *testing.T) {
 				}
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(tc.status)
-				_, _ = w.Write(body)
+				_, _ = w.Write(withRequestIDs(t, body, r))
 			}))
 			defer srv.Close()
 			got, m := projectOnce(t, srv.URL, ops(body, len(tc.want)), projector.DefaultPolicy())
@@ -107,6 +109,43 @@ func TestWrongPolicyIsHonoured(t *testing.T) {
 			t.Errorf("item %d: got %s, want done under the wrong policy", i, g.status)
 		}
 	}
+}
+
+// withRequestIDs answers a recorded bulk response for the request at hand:
+// the recorded shapes keep everything but each item's _id, which takes the
+// request's value in order.
+func withRequestIDs(t *testing.T, body []byte, r *http.Request) []byte {
+	var resp map[string]any
+	if json.Unmarshal(body, &resp) != nil || resp["items"] == nil {
+		return body // a whole-request error
+	}
+	raw, _ := io.ReadAll(r.Body)
+	var ids []string
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		var action map[string]map[string]any
+		if json.Unmarshal(line, &action) != nil {
+			continue
+		}
+		for op, a := range action {
+			if op == "index" || op == "delete" || op == "create" || op == "update" {
+				if id, ok := a["_id"].(string); ok {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	items := resp["items"].([]any)
+	if len(items) != len(ids) {
+		t.Errorf("recorded answer has %d items, request %d", len(items), len(ids))
+		return body
+	}
+	for i, it := range items {
+		for _, b := range it.(map[string]any) {
+			b.(map[string]any)["_id"] = ids[i]
+		}
+	}
+	out, _ := json.Marshal(resp)
+	return out
 }
 
 func three(w want) []want { return []want{w, w, w} }

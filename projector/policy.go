@@ -21,7 +21,8 @@ const (
 	ClassConflict       Class = "409"            // version_conflict_engine_exception: the engine holds a newer version
 	ClassDeleteNotFound Class = "delete_404"     // a delete of a document the engine does not have
 	Class429            Class = "429"            // the engine pushes back
-	Class4xx            Class = "4xx"            // any other client error (blocked index, mapping error, ...)
+	Class4xx            Class = "4xx"            // any other item-level client error (blocked index, mapping error, ...)
+	ClassRequest4xx     Class = "request_4xx"    // the whole _bulk refused with a 4xx other than 429 (auth, 404 route, 413)
 	Class5xx            Class = "5xx"            // server error, or a response the client could not parse
 	ClassConnect        Class = "connect"        // refused, reset or closed connection
 	ClassTimeout        Class = "timeout"        // the request timed out
@@ -29,7 +30,7 @@ const (
 )
 
 // Classes lists every class, in table order.
-var Classes = []Class{Class2xx, ClassConflict, ClassDeleteNotFound, Class429, Class4xx, Class5xx,
+var Classes = []Class{Class2xx, ClassConflict, ClassDeleteNotFound, Class429, Class4xx, ClassRequest4xx, Class5xx,
 	ClassConnect, ClassTimeout, ClassSourceMissing}
 
 // ActionKind is what the projector does with an event of a class.
@@ -106,10 +107,13 @@ func DefaultPolicy() Policy {
 			ClassDeleteNotFound: {Action: ActionDone},
 			Class429:            {Action: ActionRetry, Reason: outbox.ReasonES429},
 			Class4xx:            {Action: ActionFail, Reason: outbox.ReasonES4xx},
-			Class5xx:            {Action: ActionRetry, Reason: outbox.ReasonES5xx},
-			ClassConnect:        {Action: ActionRetry, Reason: outbox.ReasonESConnect},
-			ClassTimeout:        {Action: ActionRetry, Reason: outbox.ReasonESTimeout},
-			ClassSourceMissing:  {Action: ActionFail, Reason: outbox.ReasonSourceMissing},
+			// A refused request says nothing about its events (a bad
+			// credential must not dead-letter the backlog): retry.
+			ClassRequest4xx:    {Action: ActionRetry, Reason: outbox.ReasonES4xx},
+			Class5xx:           {Action: ActionRetry, Reason: outbox.ReasonES5xx},
+			ClassConnect:       {Action: ActionRetry, Reason: outbox.ReasonESConnect},
+			ClassTimeout:       {Action: ActionRetry, Reason: outbox.ReasonESTimeout},
+			ClassSourceMissing: {Action: ActionFail, Reason: outbox.ReasonSourceMissing},
 		},
 	}
 }

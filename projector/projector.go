@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +26,7 @@ type Store interface {
 	Claim(ctx context.Context, owner string, limit int, lease time.Duration) (outbox.Claim, error)
 	Sources(ctx context.Context, entityIDs []string) (map[string]outbox.Document, error)
 	Ack(ctx context.Context, c outbox.Claim, outcomes []outbox.Outcome) (outbox.AckResult, error)
-	Stats(ctx context.Context) (outbox.Stats, error)
+	Backlog(ctx context.Context) (int64, time.Duration, error)
 }
 
 // Indexer is what the projector needs of the search engine.
@@ -57,6 +58,9 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// StatsInterval is how often the backlog gauges are sampled.
 	StatsInterval time.Duration
+	// ClaimTimeout bounds one claim (a database that stops answering
+	// counts as a claim error instead of hanging the loop).
+	ClaimTimeout time.Duration
 	// ClaimBackoff paces claims after a claim error (a locked table).
 	ClaimBackoff Backoff
 	Policy       Policy
@@ -68,18 +72,19 @@ type Config struct {
 
 // WithDefaults fills zero fields.
 func (c Config) WithDefaults() Config {
+	// Only zero takes a default: a negative value is left for Validate to refuse.
 	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
+		if *d == 0 {
 			*d = v
 		}
 	}
 	if c.WorkerID == "" {
 		c.WorkerID = "projector"
 	}
-	if c.Workers <= 0 {
+	if c.Workers == 0 {
 		c.Workers = 1
 	}
-	if c.BatchSize <= 0 {
+	if c.BatchSize == 0 {
 		c.BatchSize = 100
 	}
 	def(&c.Lease, 30*time.Second)
@@ -87,6 +92,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.BulkTimeout, 10*time.Second)
 	def(&c.ShutdownGrace, 10*time.Second)
 	def(&c.StatsInterval, time.Second)
+	def(&c.ClaimTimeout, 10*time.Second)
 	if c.ClaimBackoff.Initial <= 0 {
 		c.ClaimBackoff = Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.2}
 	}
@@ -102,15 +108,34 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// checkSigns refuses negative settings (WithDefaults replaces only zeros).
+func (c Config) checkSigns() error {
+	for name, v := range map[string]int64{"workers": int64(c.Workers), "batch size": int64(c.BatchSize),
+		"lease": int64(c.Lease), "poll interval": int64(c.PollInterval), "bulk timeout": int64(c.BulkTimeout),
+		"shutdown grace": int64(c.ShutdownGrace), "stats interval": int64(c.StatsInterval), "claim timeout": int64(c.ClaimTimeout)} {
+		if v < 0 {
+			return fmt.Errorf("%s: got a negative value, want ≥ 0 (0 takes the default)", name)
+		}
+	}
+	return nil
+}
+
+var indexName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
 // Validate reports the first bad setting, naming it.
 func (c Config) Validate() error {
+	if err := c.checkSigns(); err != nil {
+		return err
+	}
 	switch {
 	case c.BulkTimeout >= c.Lease:
 		return fmt.Errorf("bulk timeout %v must be shorter than the lease %v, or leases expire mid-request", c.BulkTimeout, c.Lease)
 	case c.BatchSize > 10000:
 		return fmt.Errorf("batch size %d: want at most 10000", c.BatchSize)
-	case !strings.Contains(c.Index, "{projection}") && strings.ContainsAny(c.Index, "{}"):
-		return fmt.Errorf("index %q: the only placeholder is {projection}", c.Index)
+	case !indexName.MatchString(strings.ReplaceAll(c.Index, "{projection}", "p")):
+		return fmt.Errorf("index %q: want a lowercase index name (letters, digits, '.', '_', '-'); the only placeholder is {projection}", c.Index)
+	case c.Refresh != "" && c.Refresh != "true" && c.Refresh != "false" && c.Refresh != "wait_for":
+		return fmt.Errorf("refresh %q: want empty, true, false or wait_for", c.Refresh)
 	}
 	return c.Policy.Validate()
 }
@@ -130,6 +155,9 @@ type Projector struct {
 
 // New checks cfg and returns a projector.
 func New(cfg Config, store Store, idx Indexer, m *Metrics, log *slog.Logger, tp trace.TracerProvider) (*Projector, error) {
+	if err := cfg.checkSigns(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -148,6 +176,8 @@ func (p *Projector) Run(ctx context.Context) error {
 		wg.Go(func() { p.loop(ctx, owner, rnd) })
 	}
 	wg.Go(func() { p.sampleBacklog(ctx) })
+	stop := context.AfterFunc(ctx, func() { p.setReady("shutting down") })
+	defer stop()
 	wg.Wait()
 	return nil
 }
@@ -182,21 +212,23 @@ func wait(ctx context.Context, d time.Duration) {
 // events it claimed, or the claim error (already counted and logged).
 func (p *Projector) Step(ctx context.Context, owner string, rnd *rand.Rand) (int, error) {
 	start := time.Now()
-	cl, err := p.store.Claim(ctx, owner, p.cfg.BatchSize, p.cfg.Lease)
+	// A claim is never cut short by shutdown (a cancelled claim may still
+	// commit on the server, stranding its rows for a lease), only by its
+	// own timeout.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ClaimTimeout)
+	cl, err := p.store.Claim(cctx, owner, p.cfg.BatchSize, p.cfg.Lease)
+	cancel()
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil
-		}
 		reason := outbox.ReasonDBError
 		if errors.Is(err, outbox.ErrLocked) {
 			reason = outbox.ReasonDBLock
 		}
 		p.m.ClaimErrors.WithLabelValues(string(reason)).Inc()
-		_, span := p.tracer.Start(ctx, "outbox.claim", trace.WithTimestamp(start))
+		sctx, span := p.tracer.Start(ctx, "outbox.claim", trace.WithTimestamp(start))
 		span.SetAttributes(attrs("worker_id", owner, "result", "error", "reason", string(reason))...)
 		span.RecordError(err)
+		p.log.WarnContext(sctx, "claim failed", "worker_id", owner, "reason", reason, "error", err.Error())
 		span.End()
-		p.log.WarnContext(ctx, "claim failed", "worker_id", owner, "reason", reason, "error", err.Error())
 		p.setReady("claims failing: " + string(reason))
 		return 0, err
 	}
@@ -217,7 +249,8 @@ func (p *Projector) Step(ctx context.Context, owner string, rnd *rand.Rand) (int
 		"lease_until", cl.LeaseUntil.UTC().Format(time.RFC3339Nano), "event_ids", ids,
 		"batch_size", len(ids), "reclaimed", cl.Reclaimed)
 	span.End()
-	p.process(ctx, cl, rnd)
+	// The batch span is a child of the claim span: one trace per batch.
+	p.process(trace.ContextWithSpanContext(ctx, span.SpanContext()), cl, start, rnd)
 	return len(cl.Events), nil
 }
 
@@ -234,13 +267,13 @@ func (p *Projector) sampleBacklog(ctx context.Context) {
 	defer t.Stop()
 	for {
 		sctx, cancel := context.WithTimeout(ctx, p.cfg.StatsInterval*5)
-		st, err := p.store.Stats(sctx)
+		n, age, err := p.store.Backlog(sctx)
 		cancel()
 		if err == nil {
-			p.m.Pending.Set(float64(st.Counts[outbox.StatusPending] + st.Counts[outbox.StatusProcessing]))
-			p.m.OldestAge.Set(st.OldestPendingAge.Seconds())
+			p.m.Pending.Set(float64(n))
+			p.m.OldestAge.Set(age.Seconds())
 		} else if ctx.Err() == nil {
-			p.log.DebugContext(ctx, "backlog sample failed", "error", err.Error())
+			p.log.WarnContext(ctx, "backlog sample failed", "error", err.Error())
 		}
 		select {
 		case <-ctx.Done():

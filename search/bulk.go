@@ -44,8 +44,8 @@ type ItemResult struct {
 // Bulk sends items in one _bulk request. refresh is "", "true", "false" or
 // "wait_for". A 2xx answer with per-item failures is not an error: read
 // each ItemResult. A whole-request rejection (429, 413, 5xx, ...) is a
-// KindStatus *Error; an answer whose items do not line up with the request
-// is KindProtocol. An error that is not an *Error means nothing was sent
+// KindStatus *Error; an answer with another number of items than the
+// request is KindProtocol (callers check that item ids line up). An error that is not an *Error means nothing was sent
 // (invalid items) or the caller cancelled. An empty items sends nothing.
 func (c *Client) Bulk(ctx context.Context, items []BulkItem, refresh string) (BulkResult, error) {
 	const op = "bulk"

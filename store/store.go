@@ -56,7 +56,7 @@ func Open(ctx context.Context, dsn string, opts outbox.Options) (outbox.Store, e
 	return sqlite.Open(ctx, d, opts)
 }
 
-var kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
+var kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
 // Redact hides the password of a DSN so it can be printed or stored.
 func Redact(dsn string) string {
@@ -77,4 +77,21 @@ func Redact(dsn string) string {
 		return scheme + "://(unparseable DSN hidden)"
 	}
 	return kvPassword.ReplaceAllString(dsn, "${1}xxxxx")
+}
+
+// WithSearchPath returns the PostgreSQL dsn with every connection resolving
+// unqualified table names in schema: pgx sends unknown URL parameters and
+// key=value settings to the server as run-time parameters.
+func WithSearchPath(dsn, schema string) (string, error) {
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("malformed PostgreSQL URL %s: %w", Redact(dsn), err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return dsn + " search_path=" + schema, nil
 }

@@ -15,6 +15,7 @@ func TestRedactHidesPasswords(t *testing.T) {
 		{"postgres://app@db/x?password=s3cret", "postgres://app@db/x?password=xxxxx"},
 		{"host=db user=app password=s3cret dbname=x", "host=db user=app password=xxxxx dbname=x"},
 		{"host=db password='s3 cret' dbname=x", "host=db password=xxxxx dbname=x"},
+		{`host=db password='s3 cr\'et' dbname=x`, "host=db password=xxxxx dbname=x"},
 		{"postgres://app:s3cret@db:notaport%zz/x", "postgres://(unparseable DSN hidden)"},
 		{"/tmp/outbox.db", "/tmp/outbox.db"},
 	}

@@ -59,7 +59,7 @@ func StartTracing(ctx context.Context, cfg TraceConfig) (*Tracing, error) {
 	if cfg.Endpoint != "" {
 		u, err := url.Parse(cfg.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("OTLP endpoint %q: want an http(s)://host:port URL", cfg.Endpoint)
+			return nil, fmt.Errorf("OTLP endpoint %q: want an http(s)://host:port URL", RedactURL(cfg.Endpoint))
 		}
 		if u.Path == "" || u.Path == "/" {
 			u.Path = "/v1/traces"
@@ -85,4 +85,13 @@ func StartTracing(ctx context.Context, cfg TraceConfig) (*Tracing, error) {
 // Shutdown flushes what it can within ctx, then drops the rest.
 func (t *Tracing) Shutdown(ctx context.Context) error {
 	return t.Provider.Shutdown(ctx)
+}
+
+// RedactURL hides the password of a URL's userinfo so it can be logged.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL hidden)"
+	}
+	return u.Redacted()
 }

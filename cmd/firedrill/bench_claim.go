@@ -28,8 +28,8 @@ func newBenchClaimCmd(g *globals) *cobra.Command {
 		Long: `bench claim fills a fresh outbox with --events events, then drains it with
 --loops concurrent claim/ack loops (the projector's own store calls, no search
 engine), for each batch size, on a temporary SQLite file and, when --pg is
-given, on a fresh schema-less PostgreSQL database (tables are dropped and
-re-created: point it at a scratch database). It prints the median of --runs.`,
+given, in a schema of its own (firedrill_bench, dropped and re-created each
+run; nothing else in the database is touched). It prints the median of --runs.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			sizes, err := parseInts(batches)
@@ -72,7 +72,7 @@ re-created: point it at a scratch database). It prints the median of --runs.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&pgURL, "pg", "", "PostgreSQL URL of a scratch database (its outbox tables are dropped and re-created)")
+	f.StringVar(&pgURL, "pg", "", "PostgreSQL URL; the bench works in schema firedrill_bench, dropped and re-created")
 	f.StringVar(&batches, "batches", "1,100,1000", "comma-separated batch sizes")
 	f.IntVar(&events, "events", 20000, "events per run")
 	f.IntVar(&runs, "runs", 3, "runs per cell; the median is printed")
@@ -82,7 +82,8 @@ re-created: point it at a scratch database). It prints the median of --runs.`,
 
 func benchOnce(c *cobra.Command, dsn string, events, batch, loops int) (float64, error) {
 	ctx := c.Context()
-	if err := resetBenchDB(ctx, dsn); err != nil {
+	dsn, err := resetBenchDB(ctx, dsn)
+	if err != nil {
 		return 0, err
 	}
 	s, err := openStore(ctx, dsn, outbox.Options{MaxConns: loops + 2}, true)
@@ -129,18 +130,23 @@ func fmtRates(xs []float64) string {
 	return strings.Join(parts, " ")
 }
 
-// resetBenchDB drops the outbox tables of a PostgreSQL bench database so
-// each run starts empty; SQLite runs use a fresh file.
-func resetBenchDB(ctx context.Context, dsn string) error {
+// benchSchema holds the PostgreSQL bench tables, apart from any others.
+const benchSchema = "firedrill_bench"
+
+// resetBenchDB gives a PostgreSQL run an empty schema of its own and returns
+// the DSN that works in it; SQLite runs use a fresh file.
+func resetBenchDB(ctx context.Context, dsn string) (string, error) {
 	if kind, _, err := store.Parse(dsn); err != nil || kind != store.KindPostgres {
-		return err
+		return dsn, err
 	}
 	s, err := openStore(ctx, dsn, outbox.Options{}, false)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer s.Close()
-	_, err = s.(*postgres.Store).Pool().Exec(ctx,
-		`DROP TABLE IF EXISTS search_outbox_events, search_index, firedrill_schema_migrations`)
-	return err
+	if _, err := s.(*postgres.Store).Pool().Exec(ctx,
+		`DROP SCHEMA IF EXISTS `+benchSchema+` CASCADE; CREATE SCHEMA `+benchSchema); err != nil {
+		return "", fmt.Errorf("reset schema %s: %w", benchSchema, err)
+	}
+	return store.WithSearchPath(dsn, benchSchema)
 }

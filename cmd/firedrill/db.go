@@ -37,6 +37,7 @@ func newDBCmd(g *globals) *cobra.Command {
 func openStore(ctx context.Context, dsn string, opts outbox.Options, migrate bool) (outbox.Store, error) {
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	opts.Create = migrate // read-only commands never create a database
 	s, err := store.Open(octx, dsn, opts)
 	if err != nil {
 		return nil, setupErr("open database "+store.Redact(dsn), err)

@@ -44,7 +44,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, outbox.ErrInvalid), errors.Is(err, outbox.ErrUnavailable):
+	case errors.Is(err, outbox.ErrInvalid), errors.Is(err, outbox.ErrUnavailable), errors.Is(err, outbox.ErrNoSchema):
 		return exitUsage
 	case isCobraUsage(err):
 		return exitUsage
@@ -58,7 +58,7 @@ func isCobraUsage(err error) bool {
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires ",
 		"invalid argument", "flag needs an argument", "required flag"} {
-		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
+		if strings.HasPrefix(msg, p) {
 			return true
 		}
 	}

@@ -83,6 +83,11 @@ func TestBadInputExitsThree(t *testing.T) {
 		{"bad policy value", []string{"projector", "--db", freshDB, "--policy", badAction}, `classes.429.action: got "ignore"`},
 		{"bulk timeout over lease", []string{"projector", "--db", freshDB, "--lease", "1s", "--bulk-timeout", "2s"}, "must be shorter than the lease"},
 		{"bad search URL", []string{"projector", "--db", freshDB, "--search-url", "ftp://x"}, "search engine"},
+		{"negative workers", []string{"projector", "--db", freshDB, "--workers", "-1"}, "workers"},
+		{"bad refresh", []string{"projector", "--db", freshDB, "--refresh", "bogus"}, `refresh "bogus"`},
+		{"bad index name", []string{"projector", "--db", freshDB, "--index", "Upper-{projection}"}, "want a lowercase index name"},
+		{"bad OTLP endpoint", []string{"projector", "--db", freshDB, "--otlp-endpoint", "ftp://x"}, "otlp"},
+		{"stats on a missing database", []string{"outbox", "stats", "--db", freshDB}, "firedrill db migrate"},
 		{"extra argument", []string{"db", "migrate", "now"}, "takes no arguments"},
 	}
 	for _, tc := range cases {

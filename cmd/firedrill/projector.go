@@ -1,19 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"firedrill/outbox"
 	"firedrill/projector"
@@ -87,34 +82,13 @@ func defaultWorkerID() string {
 	return fmt.Sprintf("%s-%d", h, os.Getpid())
 }
 
-// loadPolicy merges the operator's file over the default table.
-func loadPolicy(path string) (projector.Policy, error) {
-	p := projector.DefaultPolicy()
-	if path == "" {
-		return p, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return p, usageErr("--policy: %v", err)
-	}
-	var over projector.Policy
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&over); err != nil && !errors.Is(err, io.EOF) { // EOF: an empty file overrides nothing
-		return p, usageErr("--policy %s: %v", path, err)
-	}
-	p = p.Merge(over)
-	if err := p.Validate(); err != nil {
-		return p, usageErr("--policy %s: %v", path, err)
-	}
-	return p, nil
-}
-
 func runProjector(ctx context.Context, g *globals, pf projectorFlags) error {
 	log, err := g.logger()
 	if err != nil {
 		return err
 	}
+	// Everything that can be refused is checked before the database is
+	// touched: bad input never writes.
 	if pf.cfg.Policy, err = loadPolicy(pf.policyFile); err != nil {
 		return err
 	}
@@ -124,16 +98,22 @@ func runProjector(ctx context.Context, g *globals, pf projectorFlags) error {
 	if err != nil {
 		return usageErr("search engine: %v", err)
 	}
-	cfg := pf.cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	cfg := pf.cfg
+	if err := cfg.WithDefaults().Validate(); err != nil {
 		return usageErr("projector: %v", err)
 	}
-	s, err := openStore(ctx, pf.dsn, outbox.Options{LockTimeout: pf.lockTimeout}, pf.migrate)
-	if err != nil {
-		return err
+	if _, _, err := store.Parse(pf.dsn); err != nil {
+		return setupErr("--db", err)
 	}
-	defer s.Close()
-
+	tr, err := telemetry.StartTracing(ctx, telemetry.TraceConfig{Endpoint: pf.otlp, Service: "firedrill-projector", RunID: pf.runID})
+	if err != nil {
+		return usageErr("--otlp-endpoint: %v", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = tr.Shutdown(sctx)
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := projector.NewMetrics(reg)
@@ -141,15 +121,21 @@ func runProjector(ctx context.Context, g *globals, pf projectorFlags) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	tr, err := telemetry.StartTracing(ctx, telemetry.TraceConfig{Endpoint: pf.otlp, Service: "firedrill-projector", RunID: pf.runID})
-	if err != nil {
-		return usageErr("tracing: %v", err)
-	}
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(srvCtx) }()
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = tr.Shutdown(sctx)
+		stopSrv()
+		if err := <-srvDone; err != nil {
+			log.Warn("metrics server", "error", err)
+		}
 	}()
+
+	s, err := openStore(ctx, pf.dsn, outbox.Options{LockTimeout: pf.lockTimeout}, pf.migrate)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
 	cfg.SetReady = srv.SetReady
 	p, err := projector.New(cfg, s, client, metrics, log, tr.Provider)
 	if err != nil {
@@ -162,16 +148,9 @@ func runProjector(ctx context.Context, g *globals, pf projectorFlags) error {
 	}
 	log.InfoContext(ctx, "projector started", "worker_id", cfg.WorkerID, "workers", cfg.Workers, "batch_size", cfg.BatchSize,
 		"lease", cfg.Lease.String(), "db", store.Redact(pf.dsn), "metrics_addr", srv.Addr(), "index", cfg.Index,
-		"otlp_endpoint", pf.otlp, "run_id", pf.runID)
-	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Serve(srvCtx) }()
+		"otlp_endpoint", telemetry.RedactURL(pf.otlp), "run_id", pf.runID)
 	err = p.Run(ctx)
 	log.InfoContext(ctx, "projector stopped", "worker_id", cfg.WorkerID)
-	stopSrv()
-	if serr := <-srvDone; err == nil && serr != nil && !strings.Contains(serr.Error(), "closed") {
-		err = serr
-	}
 	return err
 }
 

@@ -4,11 +4,10 @@ package outboxtest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"firedrill/outbox"
 	"firedrill/outbox/postgres"
 	"firedrill/outbox/sqlite"
+	"firedrill/store"
 )
 
 // PGURLEnv names the variable holding the test PostgreSQL URL.
@@ -29,6 +29,9 @@ type Adapter struct {
 	// DSN returns a DSN of a fresh empty database (usable by a child process).
 	DSN  func(t testing.TB) string
 	Open func(t testing.TB, dsn string, opts outbox.Options) outbox.Store
+	// Lock takes an exclusive lock on the outbox table from another
+	// connection until the returned func is called.
+	Lock func(t testing.TB, dsn string) (unlock func())
 }
 
 // Adapters returns SQLite and, when reachable, PostgreSQL. Outside CI a
@@ -46,6 +49,7 @@ func SQLite() Adapter {
 		},
 		Open: func(t testing.TB, dsn string, opts outbox.Options) outbox.Store {
 			t.Helper()
+			opts.Create = true
 			s, err := sqlite.Open(context.Background(), dsn, opts)
 			if err != nil {
 				t.Fatalf("open sqlite: %v", err)
@@ -55,6 +59,21 @@ func SQLite() Adapter {
 				t.Fatalf("migrate: %v", err)
 			}
 			return s
+		},
+		Lock: func(t testing.TB, dsn string) func() {
+			t.Helper()
+			db, err := sql.Open("sqlite", "file:"+dsn+"?_pragma=busy_timeout(5000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := db.BeginTx(context.Background(), nil)
+			if err == nil {
+				_, err = tx.ExecContext(context.Background(), `UPDATE search_outbox_events SET updated_at = updated_at`)
+			}
+			if err != nil {
+				t.Fatalf("lock sqlite: %v", err)
+			}
+			return func() { _ = tx.Rollback(); _ = db.Close() }
 		},
 	}
 }
@@ -86,7 +105,11 @@ func PostgreSQL(t testing.TB) Adapter {
 				defer c.Close(context.Background())
 				_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 			})
-			return withSearchPath(base, schema)
+			dsn, err := store.WithSearchPath(base, schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return dsn
 		},
 		Open: func(t testing.TB, dsn string, opts outbox.Options) outbox.Store {
 			t.Helper()
@@ -99,6 +122,22 @@ func PostgreSQL(t testing.TB) Adapter {
 				t.Fatalf("migrate: %v", err)
 			}
 			return s
+		},
+		Lock: func(t testing.TB, dsn string) func() {
+			t.Helper()
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := conn.Begin(ctx)
+			if err == nil {
+				_, err = tx.Exec(ctx, `LOCK TABLE search_outbox_events IN ACCESS EXCLUSIVE MODE`)
+			}
+			if err != nil {
+				t.Fatalf("lock postgres: %v", err)
+			}
+			return func() { _ = tx.Rollback(ctx); _ = conn.Close(ctx) }
 		},
 	}
 }
@@ -128,19 +167,6 @@ func PGURL(t testing.TB) string {
 		t.Skipf("%s; start one with: eval \"$(scripts/pg-test-cluster start)\"", msg)
 	}
 	return u
-}
-
-func withSearchPath(dsn, schema string) string {
-	if strings.Contains(dsn, "://") {
-		u, err := url.Parse(dsn)
-		if err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return dsn + " search_path=" + schema
 }
 
 // OpenFresh opens a fresh store of adapter a with default options.

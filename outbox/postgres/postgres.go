@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,7 +38,9 @@ func Open(ctx context.Context, dsn string, opts outbox.Options) (*Store, error) 
 	cfg.MaxConns = int32(opts.MaxConns)
 	// lock_timeout makes a claim against a locked table fail fast (55P03)
 	// instead of hanging; the projector counts it and backs off.
-	cfg.ConnConfig.RuntimeParams["lock_timeout"] = fmt.Sprintf("%d", opts.LockTimeout.Milliseconds())
+	if _, set := cfg.ConnConfig.RuntimeParams["lock_timeout"]; !set {
+		cfg.ConnConfig.RuntimeParams["lock_timeout"] = fmt.Sprintf("%d", opts.LockTimeout.Milliseconds())
+	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "firedrill"
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
@@ -179,6 +183,8 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, lease time.D
 	if err := rows.Err(); err != nil {
 		return outbox.Claim{}, dbErr("claim", err)
 	}
+	// RETURNING has no order; ids are UUIDv7, so this is claim order.
+	slices.SortFunc(cl.Events, func(a, b outbox.Event) int { return strings.Compare(a.ID, b.ID) })
 	return cl, nil
 }
 
@@ -252,10 +258,11 @@ func (s *Store) Ack(ctx context.Context, c outbox.Claim, outcomes []outbox.Outco
 		if len(g.cols.ids) == 0 {
 			continue
 		}
-		queue(`UPDATE search_outbox_events e SET status = '`+g.status+`', next_attempt_at = u.at,
+		queue(`UPDATE search_outbox_events e SET status = '`+g.status+`',
+			next_attempt_at = now() + u.delay * interval '1 microsecond',
 			last_reason = u.reason, last_error = u.err, lease_until = NULL, updated_at = now()
-			FROM unnest($1::uuid[], $4::timestamptz[], $5::text[], $6::text[]) AS u(id, at, reason, err)
-			WHERE e.id = u.id`+fence, g.cols.ids, c.BatchID, c.Owner, g.cols.at, g.cols.reason, g.cols.err)
+			FROM unnest($1::uuid[], $4::bigint[], $5::text[], $6::text[]) AS u(id, delay, reason, err)
+			WHERE e.id = u.id`+fence, g.cols.ids, c.BatchID, c.Owner, g.cols.delay, g.cols.reason, g.cols.err)
 	}
 	if b.Len() == 0 {
 		return outbox.AckResult{}, nil
@@ -274,16 +281,12 @@ func (s *Store) Ack(ctx context.Context, c outbox.Claim, outcomes []outbox.Outco
 
 type outcomeCols struct {
 	ids, reason, err []string
-	at               []time.Time
+	delay            []int64 // microseconds
 }
 
 func (c *outcomeCols) add(o outbox.Outcome) {
-	at := o.RetryAt
-	if at.IsZero() {
-		at = time.Now()
-	}
 	c.ids = append(c.ids, o.EventID)
-	c.at = append(c.at, at)
+	c.delay = append(c.delay, max(o.Delay, 0).Microseconds())
 	c.reason = append(c.reason, string(o.Reason))
 	c.err = append(c.err, outbox.TruncateError(o.Error))
 }
@@ -320,6 +323,21 @@ func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
 		st.OldestPendingAge = time.Duration(*age * float64(time.Second))
 	}
 	return st, nil
+}
+
+// Backlog counts pending and processing events and the oldest one's age.
+func (s *Store) Backlog(ctx context.Context) (int64, time.Duration, error) {
+	var n int64
+	var age *float64
+	err := s.pool.QueryRow(ctx, `SELECT count(*), extract(epoch FROM now() - min(created_at))::float8
+		FROM search_outbox_events WHERE status IN ('pending', 'processing')`).Scan(&n, &age)
+	if err != nil {
+		return 0, 0, dbErr("backlog", err)
+	}
+	if age == nil || *age < 0 {
+		return n, 0, nil
+	}
+	return n, time.Duration(*age * float64(time.Second)), nil
 }
 
 // Failed lists dead letters, oldest first.
@@ -388,6 +406,8 @@ func dbErr(op string, err error) error {
 	switch {
 	case errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01"):
 		return fmt.Errorf("%s: %w: %w", op, outbox.ErrLocked, err)
+	case errors.As(err, &pgErr) && pgErr.Code == "42P01":
+		return fmt.Errorf("%s: %w: %w", op, outbox.ErrNoSchema, err)
 	case errors.As(err, &pgErr):
 		return fmt.Errorf("%s: %w", op, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -34,6 +34,5 @@ var migrations = []string{
 	CREATE INDEX search_outbox_events_claimable_idx
 		ON search_outbox_events (next_attempt_at, id) WHERE status IN ('pending', 'processing');
 	CREATE INDEX search_outbox_events_failed_idx
-		ON search_outbox_events (last_reason, created_at) WHERE status = 'failed';
-	CREATE INDEX search_outbox_events_entity_idx ON search_outbox_events (entity_id);`,
+		ON search_outbox_events (last_reason, created_at) WHERE status = 'failed';`,
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,12 +49,19 @@ func Open(ctx context.Context, path string, opts outbox.Options) (*Store, error)
 			return nil, fmt.Errorf("%w: SQLite database %s: directory %s does not exist", outbox.ErrUnavailable, path, dir)
 		}
 	}
+	if !opts.Create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("%w: SQLite database %s does not exist (check --db, or create it with: firedrill db migrate)", outbox.ErrUnavailable, path)
+		}
+	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.LockTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// The path is a URI filename: escape what would end it early.
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	db, err := sql.Open("sqlite", "file:"+escaped+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("%w: SQLite database %s: %w", outbox.ErrUnavailable, path, err)
 	}
@@ -180,6 +188,8 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, lease time.D
 	if err != nil {
 		return outbox.Claim{}, err
 	}
+	// RETURNING has no order; ids are UUIDv7, so this is claim order.
+	slices.SortFunc(cl.Events, func(a, b outbox.Event) int { return strings.Compare(a.ID, b.ID) })
 	return cl, nil
 }
 
@@ -230,7 +240,7 @@ func (s *Store) Sources(ctx context.Context, entityIDs []string) (map[string]out
 
 type ackRow struct {
 	ID     string `json:"id"`
-	At     int64  `json:"at"`
+	At     int64  `json:"at"` // unix µs: now + the outcome's delay
 	Reason string `json:"reason"`
 	Err    string `json:"err"`
 }
@@ -244,9 +254,9 @@ func (s *Store) Ack(ctx context.Context, c outbox.Claim, outcomes []outbox.Outco
 		default:
 			return outbox.AckResult{}, fmt.Errorf("%w: ack of %s: unknown outcome kind %d", outbox.ErrInvalid, o.EventID, o.Kind)
 		}
-		at := o.RetryAt
-		if at.IsZero() {
-			at = s.now()
+		at := s.now()
+		if o.Kind == outbox.OutcomeRetry || o.Kind == outbox.OutcomeFail {
+			at = at.Add(max(o.Delay, 0))
 		}
 		groups[o.Kind] = append(groups[o.Kind], ackRow{ID: o.EventID, At: at.UnixMicro(), Reason: string(o.Reason), Err: outbox.TruncateError(o.Error)})
 	}
@@ -342,6 +352,21 @@ func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// Backlog counts pending and processing events and the oldest one's age.
+func (s *Store) Backlog(ctx context.Context) (int64, time.Duration, error) {
+	var n int64
+	var oldest sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM search_outbox_events
+		WHERE status IN ('pending', 'processing')`).Scan(&n, &oldest)
+	if err != nil {
+		return 0, 0, dbErr("backlog", err)
+	}
+	if !oldest.Valid {
+		return n, 0, nil
+	}
+	return n, max(s.now().Sub(time.UnixMicro(oldest.Int64)), 0), nil
 }
 
 // Failed lists dead letters, oldest first.
@@ -449,6 +474,9 @@ func dbErr(op string, err error) error {
 		case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
 			return fmt.Errorf("%s: %w: %w", op, outbox.ErrUnavailable, err)
 		}
+	}
+	if strings.Contains(err.Error(), "no such table") {
+		return fmt.Errorf("%s: %w: %w", op, outbox.ErrNoSchema, err)
 	}
 	if strings.Contains(err.Error(), "database is locked") {
 		return fmt.Errorf("%s: %w: %w", op, outbox.ErrLocked, err)

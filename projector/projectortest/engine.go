@@ -32,6 +32,9 @@ type Engine struct {
 	// Before, when set, runs before each bulk request; an error fails the
 	// whole request as a connection error.
 	Before func(ctx context.Context, items []search.BulkItem) error
+	// EnsureErr, when set, fails every EnsureIndex call.
+	EnsureErr error
+	ensures   int
 }
 
 // New returns an empty engine.
@@ -39,8 +42,20 @@ func New() *Engine {
 	return &Engine{versions: map[string]int64{}, live: map[string]bool{}}
 }
 
-// EnsureIndex accepts any index.
-func (e *Engine) EnsureIndex(context.Context, string, []byte) error { return nil }
+// EnsureIndex accepts any index (or fails with EnsureErr) and counts calls.
+func (e *Engine) EnsureIndex(context.Context, string, []byte) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ensures++
+	return e.EnsureErr
+}
+
+// EnsureCalls is how many times EnsureIndex was called.
+func (e *Engine) EnsureCalls() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ensures
+}
 
 // Bulk applies items with external versioning.
 func (e *Engine) Bulk(ctx context.Context, items []search.BulkItem, _ string) (search.BulkResult, error) {

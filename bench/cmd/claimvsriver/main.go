@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -40,6 +39,7 @@ import (
 	"firedrill/outbox"
 	"firedrill/outbox/outboxbench"
 	"firedrill/outbox/postgres"
+	"firedrill/store"
 )
 
 type config struct {
@@ -155,7 +155,7 @@ func firedrillRun(parent context.Context, admin *pgxpool.Pool, cfg config, schem
 	}
 	defer dropSchema(parent, admin, schema)
 
-	dsn, err := withSearchPath(cfg.pgURL, schema)
+	dsn, err := store.WithSearchPath(cfg.pgURL, schema)
 	if err != nil {
 		return 0, err
 	}
@@ -366,23 +366,6 @@ func dropSchema(parent context.Context, admin *pgxpool.Pool, schema string) {
 	if _, err := admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
 		logf("    cleanup: drop schema %s: %v", schema, err)
 	}
-}
-
-// withSearchPath makes every connection of dsn resolve unqualified table
-// names in schema (pgx sends unknown URL parameters and key=value settings as
-// run-time parameters).
-func withSearchPath(dsn, schema string) (string, error) {
-	if strings.Contains(dsn, "://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", fmt.Errorf("malformed PostgreSQL URL: %w", err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String(), nil
-	}
-	return dsn + " search_path=" + schema, nil
 }
 
 func parseInts(s string) ([]int, error) {
