@@ -25,9 +25,10 @@ import (
 // client sends requests to the engine under test and fails the test on
 // transport errors.
 type client struct {
-	t    *testing.T
-	base string
-	hc   *http.Client
+	t       *testing.T
+	base    string
+	hc      *http.Client
+	searchd bool // the target is searchd
 }
 
 // resp is a decoded answer.
@@ -229,4 +230,30 @@ func doc(id string, version int64, extra ...any) map[string]any {
 
 func ext(op, index, id string, version int64) map[string]any {
 	return map[string]any{op: map[string]any{"_index": index, "_id": id, "version": version, "version_type": "external"}}
+}
+
+// wantError asserts an Elasticsearch error answer: the status, the same
+// status in the body, and error.type.
+func (c *client) wantError(status int, typ, method, path string, body any) resp {
+	c.t.Helper()
+	r := c.want(status, method, path, body)
+	c.check(r, "error.type", at(r.body, "error", "type"), typ)
+	c.check(r, "status", num(at(r.body, "status")), status)
+	if str(at(r.body, "error", "reason")) == "" {
+		c.t.Errorf("%s %s: error.reason is empty; body: %s", method, path, excerpt(r.raw))
+	}
+	return r
+}
+
+// total is hits.total.value of a search answer.
+func total(r resp) int64 { return num(at(r.body, "hits", "total", "value")) }
+
+// hitIDs lists the _id of each hit in order.
+func hitIDs(r resp) []string {
+	hits, _ := at(r.body, "hits", "hits").([]any)
+	ids := make([]string, 0, len(hits))
+	for _, h := range hits {
+		ids = append(ids, str(at(h, "_id")))
+	}
+	return ids
 }
