@@ -378,3 +378,48 @@ func needName(op, what, v string) error {
 	}
 	return nil
 }
+
+// Hit is one search hit.
+type Hit struct {
+	Index   string          `json:"_index"`
+	ID      string          `json:"_id"`
+	Version int64           `json:"_version"`
+	Source  json.RawMessage `json:"_source"`
+}
+
+// SearchResult is the part of a _search answer firedrill reads.
+type SearchResult struct {
+	Total int64
+	Hits  []Hit
+}
+
+// Search runs a query (a JSON-encodable _search body) against index.
+func (c *Client) Search(ctx context.Context, index string, body any) (SearchResult, error) {
+	const op = "search"
+	if err := needName(op, "index", index); err != nil {
+		return SearchResult{}, err
+	}
+	enc, err := json.Marshal(body)
+	if err != nil {
+		return SearchResult{}, fmt.Errorf("search: encode body: %w", err)
+	}
+	resp, err := c.do(ctx, op, http.MethodPost, path(index, "_search"), nil, enc, "application/json")
+	if err != nil {
+		return SearchResult{}, err
+	}
+	if !resp.ok() {
+		return SearchResult{}, c.fail(op, resp)
+	}
+	var out struct {
+		Hits struct {
+			Total struct {
+				Value int64 `json:"value"`
+			} `json:"total"`
+			Hits []Hit `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := c.decode(op, resp, &out); err != nil {
+		return SearchResult{}, err
+	}
+	return SearchResult{Total: out.Hits.Total.Value, Hits: out.Hits.Hits}, nil
+}

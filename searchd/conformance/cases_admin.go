@@ -3,6 +3,7 @@ package conformance
 import (
 	"net/http"
 	"strings"
+	"time"
 )
 
 func clusterCases() []Case {
@@ -108,6 +109,23 @@ func settingsCases() []Case {
 			c.check(r, "acknowledged", at(r.body, "acknowledged"), true)
 			g := c.want(http.StatusOK, http.MethodGet, "/"+name+"/_settings", nil)
 			c.check(g, "refresh_interval", at(g.body, name, "settings", "index", "refresh_interval"), "2s")
+		}},
+		{Name: "settings/periodic refresh", Run: func(c *client) {
+			// With a refresh_interval the engine refreshes on its own: a search
+			// sees a write without an explicit _refresh.
+			name := c.createIndex("periodic", map[string]any{"refresh_interval": "200ms"})
+			c.bulk("/_bulk", ext("index", name, "a", 1), doc("a", 1))
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				cnt := c.want(http.StatusOK, http.MethodGet, "/"+name+"/_count", nil)
+				if num(at(cnt.body, "count")) == 1 {
+					return
+				}
+				if time.Now().After(deadline) {
+					c.t.Fatalf("refresh_interval 200ms: count still %v after 10s", at(cnt.body, "count"))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 		}},
 		{Name: "settings/write block", Run: func(c *client) {
 			name := c.createIndex("block", nil)
