@@ -387,28 +387,28 @@ type Hit struct {
 	Source  json.RawMessage `json:"_source"`
 }
 
-// SearchResult is the part of a _search answer firedrill reads.
-type SearchResult struct {
+// Result is the part of a _search answer firedrill reads.
+type Result struct {
 	Total int64
 	Hits  []Hit
 }
 
 // Search runs a query (a JSON-encodable _search body) against index.
-func (c *Client) Search(ctx context.Context, index string, body any) (SearchResult, error) {
+func (c *Client) Search(ctx context.Context, index string, body any) (Result, error) {
 	const op = "search"
 	if err := needName(op, "index", index); err != nil {
-		return SearchResult{}, err
+		return Result{}, err
 	}
 	enc, err := json.Marshal(body)
 	if err != nil {
-		return SearchResult{}, fmt.Errorf("search: encode body: %w", err)
+		return Result{}, fmt.Errorf("search: encode body: %w", err)
 	}
 	resp, err := c.do(ctx, op, http.MethodPost, path(index, "_search"), nil, enc, "application/json")
 	if err != nil {
-		return SearchResult{}, err
+		return Result{}, err
 	}
 	if !resp.ok() {
-		return SearchResult{}, c.fail(op, resp)
+		return Result{}, c.fail(op, resp)
 	}
 	var out struct {
 		Hits struct {
@@ -419,7 +419,7 @@ func (c *Client) Search(ctx context.Context, index string, body any) (SearchResu
 		} `json:"hits"`
 	}
 	if err := c.decode(op, resp, &out); err != nil {
-		return SearchResult{}, err
+		return Result{}, err
 	}
-	return SearchResult{Total: out.Hits.Total.Value, Hits: out.Hits.Hits}, nil
+	return Result{Total: out.Hits.Total.Value, Hits: out.Hits.Hits}, nil
 }

@@ -2,7 +2,6 @@ package searchd
 
 import (
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -404,13 +403,4 @@ func aliasBody(t aliasTarget) map[string]any {
 		m["is_write_index"] = *t.IsWriteIndex
 	}
 	return m
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

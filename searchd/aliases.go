@@ -200,7 +200,7 @@ func (n *Node) applyAliasAction(table map[string]map[string]aliasTarget, act ali
 		}
 		removed := false
 		for alias, ts := range table {
-			if !(alias == a || isPattern(a) && matchPattern(a, alias)) {
+			if alias != a && (!isPattern(a) || !matchPattern(a, alias)) {
 				continue
 			}
 			for _, name := range names {
@@ -251,8 +251,8 @@ func (n *Node) handleDeleteAlias(q *req) {
 // /{index}/_alias/{name}.
 func (n *Node) handleGetAlias(q *req) {
 	indexExpr, aliasExpr := "", ""
-	switch {
-	case q.segs[0] == "_alias" || q.segs[0] == "_aliases":
+	switch q.segs[0] {
+	case "_alias", "_aliases":
 		if len(q.segs) == 2 {
 			aliasExpr = q.segs[1]
 		}

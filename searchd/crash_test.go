@@ -93,7 +93,7 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 		defer close(stopped)
 		for b := 50; ; b++ {
 			body := strings.NewReader(extIndex("crash", fmt.Sprintf("late-%d", b), 1, "late"))
-			resp, err := http.Post(base+"/_bulk", "application/x-ndjson", body) //nolint:noctx // ends with the child
+			resp, err := http.Post(base+"/_bulk", "application/x-ndjson", body)
 			if err != nil {
 				return
 			}

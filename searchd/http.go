@@ -230,10 +230,6 @@ func (q *req) boolParam(name string) bool {
 	return v == "" || v == "true"
 }
 
-func shardsHeader(total int) map[string]any {
-	return map[string]any{"total": total, "successful": total, "failed": 0}
-}
-
 // writeShards is the _shards of a document write: one primary, one
 // (never-assigned) replica, as a single Elasticsearch node reports it.
 func writeShards() map[string]any {

@@ -17,7 +17,7 @@ func lockDir(path string) (func(), error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("%w (%v)", ErrDataDirInUse, err)
+		return nil, fmt.Errorf("%w (%w)", ErrDataDirInUse, err)
 	}
 	return func() {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

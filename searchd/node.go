@@ -1,3 +1,9 @@
+// Package searchd is an embedded single-node search engine that speaks the
+// subset of the Elasticsearch REST API firedrill uses, with Elasticsearch's
+// status codes, JSON shapes and external-versioning semantics, on Bleve.
+// Each index keeps an append-only document log (versions, tombstones and
+// sources: the truth) beside a Bleve index (what search sees after a
+// refresh). See docs/searchd.md.
 package searchd
 
 import (
@@ -97,7 +103,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{dir: dir, log: log, unlock: unlock, indices: map[string]*index{}, aliases: map[string]map[string]aliasTarget{}}
 	if err := n.load(); err != nil {
-		n.closeIndices()
+		_ = n.closeIndices()
 		unlock()
 		return nil, fmt.Errorf("searchd: %w", err)
 	}

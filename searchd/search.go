@@ -322,7 +322,7 @@ func runSearch(ctx context.Context, ixs []*index, sr *searchRequest) (*bleve.Sea
 		}
 		bls = append(bls, ix.bl)
 	}
-	var target bleve.Index = bls[0]
+	target := bls[0]
 	if len(bls) > 1 {
 		target = bleve.NewIndexAlias(bls...)
 	}

@@ -124,7 +124,7 @@ func interpretSettings(flat map[string]any) (indexSettings, *esError) {
 		if !ok {
 			continue
 		}
-		on, err := parseBoolSetting(b.key, v)
+		on, err := parseBoolSetting(v)
 		if err != nil {
 			return s, err
 		}
@@ -148,7 +148,7 @@ func interpretSettings(flat map[string]any) (indexSettings, *esError) {
 	return s, nil
 }
 
-func parseBoolSetting(key, v string) (bool, *esError) {
+func parseBoolSetting(v string) (bool, *esError) {
 	switch v {
 	case "true":
 		return true, nil

@@ -131,18 +131,17 @@ func (l *docLog) load() (int64, error) {
 	}
 }
 
-// appendIndex records a live document and returns its entry.
-func (l *docLog) appendIndex(id string, version, seq int64, src []byte, now time.Time) (*docEntry, error) {
+// appendIndex records a live document.
+func (l *docLog) appendIndex(id string, version, seq int64, src []byte, now time.Time) error {
 	h, _ := json.Marshal(logHeader{Op: "index", ID: id, V: version, Seq: seq, T: now.UnixMilli(), N: len(src)})
 	buf := make([]byte, 0, len(h)+len(src)+2)
 	buf = append(append(append(append(buf, h...), '\n'), src...), '\n')
 	if err := l.write(buf); err != nil {
-		return nil, err
+		return err
 	}
-	e := &docEntry{version: version, seqNo: seq, off: l.size - int64(len(src)) - 1, n: len(src)}
-	l.entries[id] = e
+	l.entries[id] = &docEntry{version: version, seqNo: seq, off: l.size - int64(len(src)) - 1, n: len(src)}
 	l.maxSeq = max(l.maxSeq, seq)
-	return e, nil
+	return nil
 }
 
 // appendDelete records a tombstone.
@@ -248,7 +247,7 @@ func (l *docLog) compact() error {
 		if err != nil {
 			return fail(err)
 		}
-		if _, err := nl.appendIndex(id, e.version, e.seqNo, src, time.UnixMilli(0)); err != nil {
+		if err := nl.appendIndex(id, e.version, e.seqNo, src, time.UnixMilli(0)); err != nil {
 			return fail(err)
 		}
 	}

@@ -105,7 +105,7 @@ func (ix *index) write(op *writeOp, now time.Time) writeResult {
 // store appends a live document. Caller holds mu and has checked it.
 func (ix *index) store(id string, version int64, src []byte, wasLive bool, now time.Time, res writeResult) writeResult {
 	seq := ix.docs.maxSeq + 1
-	if _, err := ix.docs.appendIndex(id, version, seq, src, now); err != nil {
+	if err := ix.docs.appendIndex(id, version, seq, src, now); err != nil {
 		res.err = errInternal(err)
 		res.status = res.err.status
 		return res

@@ -88,7 +88,7 @@ works in fresh indexes named firedrill-bench-*, deleted afterwards.`,
 						return err
 					}
 					prate, err := searchbench.Project(c.Context(), s, cl, ix+"-p", events, batch)
-					s.Close()
+					_ = s.Close()
 					_ = cl.DeleteIndex(c.Context(), ix+"-p")
 					if err != nil {
 						return fmt.Errorf("%s project: %w", t.name, err)

@@ -171,7 +171,7 @@ func TestProjectionIntoRealEngines(t *testing.T) {
 					"--batch-size", "50", "--metrics-addr", "127.0.0.1:0", "--log-level", "error")
 				done <- fmt.Sprintf("exit %d: %s", code, stderr)
 			}()
-			waitStatus(t, s, outbox.StatusDone, total, 2*time.Minute)
+			waitDone(t, s, total, 2*time.Minute)
 			cancel()
 			if got := <-done; !strings.HasPrefix(got, "exit 0") {
 				t.Fatalf("projector: %s", got)
@@ -201,7 +201,7 @@ func TestFourProjectorsRaceIntoRealEngines(t *testing.T) {
 					logs = append(logs, l)
 					procs = append(procs, p)
 				}
-				waitStatus(t, s, outbox.StatusDone, total, 3*time.Minute)
+				waitDone(t, s, total, 3*time.Minute)
 				// Stop them before reading their logs: every line is written then.
 				for i, p := range procs {
 					if err := p.Process.Signal(syscall.SIGTERM); err != nil {
@@ -318,7 +318,7 @@ func TestSIGKILLMidBatchIntoRealEngines(t *testing.T) {
 			_, rlogs := child(t, "projector", "--db", dsn, "--search-url", u, "--index", index, "--batch-size", "50",
 				"--lease", "1500ms", "--bulk-timeout", "1s", "--metrics-addr", "127.0.0.1:0", "--addr-file", addrFile, "--worker-id", "rescuer")
 			addr := waitAddrOr(t, addrFile, rlogs)
-			waitStatus(t, s, outbox.StatusDone, total, 2*time.Minute)
+			waitDone(t, s, total, 2*time.Minute)
 			m := scrape(t, addr)
 			if got := m["outbox_reclaimed_total"]; got != 50 {
 				t.Errorf("rescuer outbox_reclaimed_total: got %v, want 50", got)

@@ -83,7 +83,8 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 	return out
 }
 
-func waitStatus(t *testing.T, s outbox.Store, status outbox.Status, n int64, d time.Duration) {
+func waitDone(t *testing.T, s outbox.Store, n int64, d time.Duration) {
+	const status = outbox.StatusDone
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -141,7 +142,7 @@ func TestSIGKILLedProjectorIsReclaimed(t *testing.T) {
 				done <- code
 			}()
 			addr := waitAddr(t, addrFile)
-			waitStatus(t, s, outbox.StatusDone, total, time.Minute)
+			waitDone(t, s, total, time.Minute)
 			m := scrape(t, addr)
 			cancel()
 			if code := <-done; code != 0 {

@@ -189,7 +189,7 @@ func projectBriefly(t *testing.T, otlp string, n int) string {
 		done <- run(rctx, []string{"projector", "--db", dsn, "--search-url", engine.URL, "--metrics-addr", "127.0.0.1:0",
 			"--otlp-endpoint", otlp, "--run-id", "run-telemetry"}, &out, &errb)
 	}()
-	waitStatus(t, s, outbox.StatusDone, int64(n), time.Minute)
+	waitDone(t, s, int64(n), time.Minute)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("projector: %v", err)

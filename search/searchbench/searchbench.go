@@ -131,7 +131,9 @@ func Project(ctx context.Context, s outbox.Store, c *search.Client, index string
 	}
 	rate := float64(len(changes)) / time.Since(start).Seconds()
 	cancel()
-	<-errc
+	if err := <-errc; err != nil {
+		return 0, fmt.Errorf("projector stopped: %w", err)
+	}
 	return rate, nil
 }
 

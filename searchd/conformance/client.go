@@ -11,6 +11,7 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -66,7 +67,7 @@ func (c *client) do(method, path string, body any) resp {
 		}
 		rd = bytes.NewReader(enc)
 	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(context.Background(), method, c.base+path, rd) // also used by cleanups, after t.Context ends
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
