@@ -61,7 +61,7 @@ func readTrim(file string) string {
 	return strings.TrimSpace(string(b))
 }
 
-func waitAddrOr(t *testing.T, file string, logs *bytes.Buffer) string {
+func waitAddrOr(t *testing.T, file string, logs *output) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -193,7 +193,7 @@ func TestFourProjectorsRaceIntoRealEngines(t *testing.T) {
 				index := uniqueIndex(t, sc)
 				dsn := a.DSN(t)
 				s, total := loadRows(t, dsn, "r-", 1000, 5)
-				var logs []*bytes.Buffer
+				var logs []*output
 				var procs []*exec.Cmd
 				for i := range 4 {
 					p, l := child(t, "projector", "--db", dsn, "--search-url", u, "--index", index, "--batch-size", "25",
@@ -233,7 +233,7 @@ func TestFourProjectorsRaceIntoRealEngines(t *testing.T) {
 
 // doneEventIDs lists the outbox_event_id of every done ack line in the log
 // of a process that has exited.
-func doneEventIDs(t *testing.T, l *bytes.Buffer) []string {
+func doneEventIDs(t *testing.T, l *output) []string {
 	t.Helper()
 	var ids []string
 	sc := bufio.NewScanner(bytes.NewReader(l.Bytes()))

@@ -29,7 +29,7 @@ crashed process (write block, table lock, stopped process, toxic) — at the
 next start of any fault command, from the journal in --state-dir.
 See docs/faults.md.`,
 	}
-	c.AddCommand(newFaultProxyCmd(g), newFaultInjectCmd(g), newFaultStatusCmd(g), newFaultResetCmd(g))
+	c.AddCommand(newFaultProxyCmd(g), newFaultToxiproxyCmd(g), newFaultInjectCmd(g), newFaultStatusCmd(g), newFaultResetCmd(g))
 	return c
 }
 

@@ -13,7 +13,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"firedrill/fault"
+	"firedrill/fault/dblock"
 	"firedrill/fault/httpproxy"
+	"firedrill/fault/process"
+	"firedrill/fault/tcp"
+	"firedrill/fault/writeblock"
+	"firedrill/search"
+	"firedrill/store"
 	"firedrill/telemetry"
 )
 
@@ -257,8 +263,35 @@ func injectedSoFar(ctx context.Context, kind fault.Kind, f injectFlags) string {
 
 // buildInjector wires kind to its injector and target.
 func buildInjector(kind fault.Kind, r fault.Recipe, f injectFlags, j *fault.Journal) (fault.Injector, string, error) {
-	_ = j
+	var inj fault.Injector
+	var target string
+	var err error
 	switch {
+	case kind == fault.KindWriteBlock:
+		if f.index == "" {
+			return nil, "", usageErr("write_block needs --index NAME (the index to block; a comma list or pattern works)")
+		}
+		sc := search.Config{URL: f.searchURL, Password: os.Getenv(writeblock.PasswordEnv), APIKey: os.Getenv(writeblock.APIKeyEnv)}
+		inj, err = writeblock.New(writeblock.Config{Search: sc, Index: f.index, Journal: j})
+		target = "index " + f.index + " on " + telemetry.RedactURL(f.searchURL)
+	case kind == fault.KindDBLock:
+		inj, err = dblock.New(dblock.Config{DSN: f.db, Journal: j})
+		target = "outbox table in " + store.Redact(f.db)
+	case kind == fault.KindProcessKill || kind == fault.KindProcessStop:
+		// The command line has no children of its own: a pid must be listed.
+		inj, err = process.New(process.Config{PID: f.pid, Kind: kind, AllowNonChild: process.Allowed(f.pid), Journal: j})
+		target = fmt.Sprintf("process %d", f.pid)
+		if err == nil && !process.Allowed(f.pid) {
+			err = fmt.Errorf("%w: process %d: from the command line a process fault needs the pid listed in %s (e.g. %s=pid:%d)",
+				fault.ErrTargetRefused, f.pid, fault.AllowTargetsEnv, fault.AllowTargetsEnv, f.pid)
+		}
+	case tcp.Handles(kind):
+		if f.toxiproxy == "" || f.toxiproxyProxy == "" {
+			return nil, "", usageErr("%s needs --toxiproxy URL (or FIREDRILL_TOXIPROXY_URL) and --toxiproxy-proxy NAME (see 'firedrill fault toxiproxy')", kind)
+		}
+		inj, err = tcp.New(tcp.Config{API: f.toxiproxy, Proxy: f.toxiproxyProxy, Kind: kind, Latency: f.latency, Jitter: f.jitter,
+			Timeout: f.timeout, Journal: j})
+		target = "toxiproxy proxy " + f.toxiproxyProxy + " at " + f.toxiproxy
 	case httpproxy.Handles(kind):
 		if f.proxy == "" {
 			return nil, "", usageErr("%s needs --proxy ADMIN_URL (or FIREDRILL_FAULT_PROXY): the admin API of a running 'firedrill fault proxy'", kind)
@@ -269,8 +302,13 @@ func buildInjector(kind fault.Kind, r fault.Recipe, f injectFlags, j *fault.Jour
 			return nil, "", usageErr("%v", err)
 		}
 		return &httpproxy.Injector{Client: httpproxy.Client{Admin: f.proxy}, Spec: spec}, "fault proxy " + telemetry.RedactURL(f.proxy), nil
+	default:
+		return nil, "", usageErr("fault kind %s cannot be injected from the command line yet", kind)
 	}
-	return nil, "", usageErr("fault kind %s cannot be injected from the command line yet", kind)
+	if err != nil {
+		return nil, "", usageErr("fault %s: %v", kind, err)
+	}
+	return inj, target, nil
 }
 
 // recoverJournal reverts faults a crashed process left, with a warning each.
@@ -287,12 +325,17 @@ func recoverJournal(ctx context.Context, g *globals, j fault.Journal) {
 
 // repairers reverts stale journal records by kind.
 func repairers() map[fault.Kind]fault.Repairer {
-	return map[fault.Kind]fault.Repairer{}
+	return map[fault.Kind]fault.Repairer{
+		fault.KindWriteBlock:   writeblock.Repair,
+		fault.KindDBLock:       dblock.Repair,
+		fault.KindProcessStop:  process.Repair,
+		fault.KindTCPDown:      tcp.Repair,
+		fault.KindTCPLatency:   tcp.Repair,
+		fault.KindTCPResetPeer: tcp.Repair,
+		fault.KindTCPTimeout:   tcp.Repair,
+	}
 }
 
-// toxiproxyStatus and toxiproxyReset are wired with the tcp injector.
-func toxiproxyStatus(context.Context, string) (any, error) {
-	return nil, errors.New("toxiproxy: not wired yet")
-}
+func toxiproxyStatus(ctx context.Context, api string) (any, error) { return tcp.Status(ctx, api) }
 
-func toxiproxyReset(context.Context, string) error { return errors.New("toxiproxy: not wired yet") }
+func toxiproxyReset(ctx context.Context, api string) error { return tcp.Reset(ctx, api) }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -31,13 +32,36 @@ func runCLI(ctx context.Context, args ...string) (int, string, string) {
 	return exitCode(err), out.String(), errb.String()
 }
 
+// output collects a child's stdout and stderr; it may be read while the
+// child still writes.
+type output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String returns what the child wrote so far.
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// Bytes returns a copy of what the child wrote so far.
+func (o *output) Bytes() []byte { return []byte(o.String()) }
+
 // child starts the firedrill binary (this test binary) with args.
-func child(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func child(t *testing.T, args ...string) (*exec.Cmd, *output) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "FIREDRILL_TEST_MAIN=1")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &output{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +71,7 @@ func child(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
 			_ = cmd.Wait()
 		}
 	})
-	return cmd, &logs
+	return cmd, logs
 }
 
 func TestBadInputExitsThree(t *testing.T) {
