@@ -20,9 +20,10 @@ import (
 	"firedrill/search/searchtest"
 )
 
-// waitOutput polls a child's output for want (the child keeps writing).
-func waitOutput(t *testing.T, cmd *exec.Cmd, out *output, want string) {
+// waitApplied polls a `fault inject` child's output until the fault is applied.
+func waitApplied(t *testing.T, cmd *exec.Cmd, out *output) {
 	t.Helper()
+	const want = "applied at"
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), want) {
 		if time.Now().After(deadline) {
@@ -63,7 +64,7 @@ func TestWriteBlockRevertsOnSIGINTAndAfterSIGKILL(t *testing.T) {
 			args := []string{"fault", "inject", "write_block", "--duration", "120", "--search-url", u, "--index", index, "--state-dir", state}
 
 			inj, out := child(t, args...)
-			waitOutput(t, inj, out, "applied at")
+			waitApplied(t, inj, out)
 			if got := blockedWrite(t, c, index, "a"); got != 403 {
 				t.Fatalf("while blocked: status %d, want 403", got)
 			}
@@ -78,7 +79,7 @@ func TestWriteBlockRevertsOnSIGINTAndAfterSIGKILL(t *testing.T) {
 			}
 
 			killed, kout := child(t, args...)
-			waitOutput(t, killed, kout, "applied at")
+			waitApplied(t, killed, kout)
 			if err := killed.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +113,7 @@ func TestDBLockRevertsOnSIGINT(t *testing.T) {
 				t.Fatal(err)
 			}
 			inj, out := child(t, "fault", "inject", "db_lock", "--duration", "120", "--db", dsn, "--state-dir", t.TempDir())
-			waitOutput(t, inj, out, "applied at")
+			waitApplied(t, inj, out)
 			if _, err := s.Claim(context.Background(), "w", 10, time.Minute); !errors.Is(err, outbox.ErrLocked) {
 				t.Fatalf("claim under the lock: %v, want ErrLocked", err)
 			}
@@ -162,7 +163,7 @@ func TestTCPDownThroughEmbeddedToxiproxy(t *testing.T) {
 		t.Fatalf("through the proxy before the fault: %v", err)
 	}
 	inj, out := child(t, "fault", "inject", "collector_down", "--duration", "120", "--toxiproxy", api, "--toxiproxy-proxy", "pg", "--state-dir", t.TempDir())
-	waitOutput(t, inj, out, "applied at")
+	waitApplied(t, inj, out)
 	if err := ping(); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("during tcp_down: %v, want connection refused", err)
 	}
