@@ -66,6 +66,7 @@ type Proxy struct {
 	srv     *http.Server
 	serving sync.WaitGroup
 	conns   map[net.Conn]struct{}
+	pins    map[net.Conn]*pinned // upstream connection of each client connection
 	closed  bool
 
 	active   atomic.Pointer[window]
@@ -108,7 +109,7 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		tr.TLSClientConfig = tc
 	}
-	p := &Proxy{target: u, m: cfg.Metrics, log: cfg.Logger, conns: map[net.Conn]struct{}{},
+	p := &Proxy{target: u, m: cfg.Metrics, log: cfg.Logger, conns: map[net.Conn]struct{}{}, pins: map[net.Conn]*pinned{},
 		client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -122,6 +123,7 @@ func New(cfg Config) (*Proxy, error) {
 		Rewrite:      func(r *httputil.ProxyRequest) { r.SetURL(u); r.Out.Host = u.Host },
 		Transport:    tr,
 		ErrorHandler: p.upstreamError,
+		BufferPool:   &bufferPool{},
 	}
 	return p, nil
 }
@@ -151,7 +153,14 @@ func (p *Proxy) URL() string { return "http://" + p.Addr() }
 
 func (p *Proxy) serveLocked(ln net.Listener) {
 	p.ln = ln
-	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, ConnState: p.trackConn}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, ConnState: p.trackConn,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			pc := &pinned{}
+			p.mu.Lock()
+			p.pins[c] = pc
+			p.mu.Unlock()
+			return context.WithValue(ctx, pinnedKey{}, pc)
+		}}
 	srv := p.srv
 	p.serving.Go(func() { _ = srv.Serve(ln) })
 }
@@ -164,6 +173,10 @@ func (p *Proxy) trackConn(c net.Conn, st http.ConnState) {
 		p.conns[c] = struct{}{}
 	case http.StateClosed, http.StateHijacked:
 		delete(p.conns, c)
+		if pc := p.pins[c]; pc != nil {
+			pc.close()
+			delete(p.pins, c)
+		}
 	}
 }
 
@@ -299,3 +312,16 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	writeESError(w, http.StatusBadGateway, "firedrill_proxy_exception", "upstream: "+err.Error(), 0)
 }
+
+// bufferPool recycles the body-copy buffers of the pass-through path (the
+// ReverseProxy would allocate 32 KiB per request otherwise).
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

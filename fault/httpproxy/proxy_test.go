@@ -486,3 +486,47 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("after revert: still active %+v", st.Active)
 	}
 }
+
+// TestPinnedUpstreamConnectionIsRenewed: the engine closing an idle
+// connection between two requests costs the client nothing; a request body
+// is sent again on the new connection.
+func TestPinnedUpstreamConnectionIsRenewed(t *testing.T) {
+	var bodies []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies = append(bodies, r.Method+" "+r.URL.RequestURI()+" "+string(b))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"count":1}`)
+	}))
+	defer up.Close()
+	p, err := httpproxy.New(httpproxy.Config{Upstream: up.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Listen(context.Background(), "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	hc := &http.Client{}
+	send := func(body string) int {
+		req, _ := http.NewRequest(http.MethodPost, p.URL()+"/idx/_count?q=a%20b", strings.NewReader(body))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := send(`{"a":1}`); got != http.StatusOK {
+		t.Fatalf("first: %d", got)
+	}
+	up.CloseClientConnections() // the engine drops the proxy's idle connection
+	if got := send(`{"b":2}`); got != http.StatusOK {
+		t.Fatalf("after the engine closed the connection: %d, want 200", got)
+	}
+	want := []string{`POST /idx/_count?q=a%20b {"a":1}`, `POST /idx/_count?q=a%20b {"b":2}`}
+	if strings.Join(bodies, "|") != strings.Join(want, "|") {
+		t.Fatalf("upstream saw %q, want %q", bodies, want)
+	}
+}

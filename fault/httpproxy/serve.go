@@ -22,6 +22,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.end(win)
 		win = nil
 	}
+	if win == nil && p.flog == nil {
+		p.passThrough(w, r) // the path of all traffic while no fault is active
+		return
+	}
 	isBulk, bulkIndex := bulkPath(r.URL.Path)
 	isBulk = isBulk && (r.Method == http.MethodPost || r.Method == http.MethodPut)
 	if win == nil || !win.spec.Recipe.Match.Request(r.Method, r.URL.Path) {
@@ -29,12 +33,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.forwardBulk(w, r, bulkIndex, nil)
 			return
 		}
-		p.rp.ServeHTTP(w, r)
+		p.passThrough(w, r)
 		return
 	}
 	if win.spec.Kind.PerItem() {
 		if !isBulk {
-			p.rp.ServeHTTP(w, r)
+			p.passThrough(w, r)
 			return
 		}
 		p.forwardBulk(w, r, bulkIndex, win)
@@ -95,9 +99,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, isB
 	case body != nil:
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		p.rp.ServeHTTP(w, r)
+		p.passThrough(w, r)
 	default:
-		p.rp.ServeHTTP(w, r)
+		p.passThrough(w, r)
 	}
 }
 
