@@ -131,3 +131,23 @@ func TestBadInputExitsThree(t *testing.T) {
 		})
 	}
 }
+
+func TestListShowsTheCatalog(t *testing.T) {
+	code, stdout, stderr := runCLI(context.Background(), "list")
+	if code != 0 {
+		t.Fatalf("list: exit %d: %s", code, stderr)
+	}
+	for _, id := range []string{"es_429_inject", "es_write_block_4xx", "es_bulk_partial"} {
+		if !strings.Contains(stdout, id) {
+			t.Errorf("list does not show %s:\n%s", id, stdout)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("id: bad\npriority: P7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(context.Background(), "list", "--scenarios", dir)
+	if code != 3 || !strings.Contains(stderr, "bad.yaml:2: priority") {
+		t.Fatalf("a bad scenario file: exit %d, %s; want exit 3 naming bad.yaml:2", code, stderr)
+	}
+}
