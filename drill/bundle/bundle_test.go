@@ -12,9 +12,9 @@ import (
 	"firedrill/drill/bundle"
 )
 
-func mkRun(t *testing.T, root, sc string, started time.Time, state string, pid int) bundle.Bundle {
+func mkRun(t *testing.T, root string, started time.Time, state string, pid int) bundle.Bundle {
 	t.Helper()
-	const lab = "default"
+	const lab, sc = "default", "s"
 	id, err := bundle.NewRunID("t", sc, "embedded", started)
 	if err != nil {
 		t.Fatal(err)
@@ -53,9 +53,9 @@ func TestRunIDAndNames(t *testing.T) {
 func TestFindNewestCompleteWithinSince(t *testing.T) {
 	root := t.TempDir()
 	now := time.Now().UTC()
-	old := mkRun(t, root, "s", now.Add(-2*time.Hour), bundle.StateComplete, 1)
-	mid := mkRun(t, root, "s", now.Add(-5*time.Minute), bundle.StateComplete, 1)
-	mkRun(t, root, "s", now.Add(-time.Minute), bundle.StateIncomplete, 1)
+	old := mkRun(t, root, now.Add(-2*time.Hour), bundle.StateComplete, 1)
+	mid := mkRun(t, root, now.Add(-5*time.Minute), bundle.StateComplete, 1)
+	mkRun(t, root, now.Add(-time.Minute), bundle.StateIncomplete, 1)
 	r, err := bundle.Find(root, "default", "s", "", 10*time.Minute, now)
 	if err != nil || r.RunID != mid.RunID {
 		t.Fatalf("newest complete within 10m: %v, %v; want %s", r.RunID, err, mid.RunID)
@@ -73,7 +73,7 @@ func TestCleanKeepsRunningAndStaysInsideTheRoot(t *testing.T) {
 	now := time.Now().UTC()
 	var runs []bundle.Bundle
 	for i := range 4 {
-		runs = append(runs, mkRun(t, root, "s", now.Add(-time.Duration(10-i)*time.Hour), bundle.StateComplete, deadPID(t)))
+		runs = append(runs, mkRun(t, root, now.Add(-time.Duration(10-i)*time.Hour), bundle.StateComplete, deadPID(t)))
 	}
 	// The oldest is still running (this process): never removed.
 	if err := runs[0].WriteState(bundle.State{State: bundle.StateRunning, PID: os.Getpid(), StartedAt: now.Add(-10 * time.Hour)}); err != nil {
