@@ -21,6 +21,8 @@ const (
 type exitError struct {
 	code int
 	err  error
+	// silent errors were already shown to the user (a verdict).
+	silent bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -66,4 +68,14 @@ func isCobraUsage(err error) bool {
 }
 
 // isSilent reports errors already shown to the user.
-func isSilent(error) bool { return false }
+func isSilent(err error) bool {
+	var ee *exitError
+	return errors.As(err, &ee) && ee.silent
+}
+
+// worse reports whether exit code a outranks b in the order
+// 3 > 4 > 1 > 2 > 0 (DESIGN.md: drill --all and gate --all exit with the worst).
+func worse(a, b int) bool {
+	rank := map[int]int{exitOK: 0, exitInconclusive: 1, exitFail: 2, exitFlake: 3, exitUsage: 4}
+	return rank[a] > rank[b]
+}

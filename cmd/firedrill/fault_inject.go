@@ -99,11 +99,25 @@ FIREDRILL_ALLOW_TARGETS. Faults that outlive a crash are journaled in
 
 // resolveRecipe merges the env file, the process environment and the flags.
 func resolveRecipe(c *cobra.Command, envFile string, extra ...fault.Layer) (fault.Recipe, error) {
+	layers, err := recipeLayers(c, envFile)
+	if err != nil {
+		return fault.Recipe{}, err
+	}
+	r, err := fault.Resolve(append(layers, extra...)...)
+	if err != nil {
+		return r, usageErr("%v", err)
+	}
+	return r, nil
+}
+
+// recipeLayers are the env file's, the process environment's and the
+// flags' FAULT_* values, lowest precedence first.
+func recipeLayers(c *cobra.Command, envFile string) ([]fault.Layer, error) {
 	var layers []fault.Layer
 	if envFile != "" {
 		vars, err := readEnvFile(envFile)
 		if err != nil {
-			return fault.Recipe{}, usageErr("--env: %v", err)
+			return nil, usageErr("--env: %v", err)
 		}
 		layers = append(layers, fault.Layer{Source: fault.SourceEnvFile, Vars: vars})
 	}
@@ -120,12 +134,7 @@ func resolveRecipe(c *cobra.Command, envFile string, extra ...fault.Layer) (faul
 			flags[rf.v], _ = c.Flags().GetString(rf.flag)
 		}
 	}
-	layers = append(layers, fault.Layer{Source: fault.SourceFlag, Vars: flags})
-	r, err := fault.Resolve(append(layers, extra...)...)
-	if err != nil {
-		return r, usageErr("%v", err)
-	}
-	return r, nil
+	return append(layers, fault.Layer{Source: fault.SourceFlag, Vars: flags}), nil
 }
 
 // faultKind resolves the kind from the argument and FAULT_SCENARIO.

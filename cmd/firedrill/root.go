@@ -37,7 +37,8 @@ Exit codes: 0 PASS/ok, 1 FAIL, 2 INCONCLUSIVE, 3 usage or setup error, 4 gate fl
 		return usageErr("%s: %v (see %s --help)", c.CommandPath(), err, c.CommandPath())
 	})
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("FIREDRILL_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env FIREDRILL_LOG_LEVEL)")
-	root.AddCommand(newProjectorCmd(g), newDBCmd(g), newLoadCmd(g), newOutboxCmd(g), newBenchCmd(g), newSearchdCmd(g), newFaultCmd(g), newListCmd(g), newCleanCmd(g))
+	root.AddCommand(newProjectorCmd(g), newDBCmd(g), newLoadCmd(g), newOutboxCmd(g), newBenchCmd(g), newSearchdCmd(g), newFaultCmd(g), newListCmd(g), newCleanCmd(g),
+		newRunCmd(g), newVerifyCmd(g), newExportCmd(g), newDrillCmd(g))
 	return root
 }
 

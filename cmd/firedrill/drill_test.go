@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"firedrill/drill"
+	"firedrill/drill/bundle"
+)
+
+// The P0 drills run the real binary (this test binary, as children) on the
+// embedded stack: SQLite, a searchd child, the fault proxy, projector
+// children and the harness's own trace receiver.
+var p0 = []string{"es_429_inject", "es_write_block_4xx", "es_bulk_partial"}
+
+// drillEnv makes the harness's children run as firedrill.
+func drillEnv(t *testing.T) string {
+	t.Helper()
+	t.Setenv("FIREDRILL_TEST_MAIN", "1")
+	t.Setenv("FIREDRILL_STATE_DIR", t.TempDir())
+	return t.TempDir()
+}
+
+func readResult(t *testing.T, root, id string) (drill.Result, bundle.Bundle) {
+	t.Helper()
+	r, err := bundle.Find(root, bundle.DefaultLab, id, "", 0, time.Now())
+	if err != nil {
+		t.Fatalf("find the run of %s: %v", id, err)
+	}
+	var res drill.Result
+	if err := bundle.ReadJSON(r.Path(bundle.ResultFile), &res); err != nil {
+		t.Fatal(err)
+	}
+	return res, r.Bundle
+}
+
+func TestP0DrillsPass(t *testing.T) {
+	root := drillEnv(t)
+	for _, id := range p0 {
+		t.Run(id, func(t *testing.T) {
+			code, stdout, stderr := runCLI(context.Background(), "drill", id, "--root", root)
+			if code != exitOK {
+				t.Fatalf("drill %s: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", id, code, stdout, stderr)
+			}
+			res, b := readResult(t, root, id)
+			if res.Verdict != drill.VerdictPass || !res.Pass || len(res.Checks) < 2 {
+				t.Fatalf("got verdict %s with %d checks, want PASS with the scenario's checks: %s", res.Verdict, len(res.Checks), res.Why)
+			}
+			for _, phase := range []string{"preflight", "start", "baseline", "inject", "load", "hold", "revert", "drain", "after", "collect"} {
+				if !strings.Contains(stderr, "== "+phase) {
+					t.Errorf("the terminal never showed phase %s", phase)
+				}
+			}
+			for _, f := range []string{bundle.StateFile, bundle.RecipeFile, bundle.ReportFile, drill.ConsistencyFile,
+				filepath.Join(bundle.ExportsDir, b.RunID+".tar.gz"), filepath.Join(bundle.ExportsDir, drill.JaegerFile),
+				filepath.Join(bundle.TracesDir, drill.SpansFile), filepath.Join(bundle.LogsDir, "projector-0.ndjson")} {
+				if st, err := os.Stat(b.Path(f)); err != nil || st.Size() == 0 {
+					t.Errorf("bundle file %s missing or empty: %v", f, err)
+				}
+			}
+			st, err := b.ReadState()
+			if err != nil || st.State != bundle.StateComplete {
+				t.Errorf("got state %+v (%v), want complete", st, err)
+			}
+
+			// verify reads the bundle alone: a second verify agrees check by check.
+			code, again, _ := runCLI(context.Background(), "verify", id, "--root", root, "--run-id", b.RunID)
+			if code != exitOK {
+				t.Fatalf("verify again: exit %d\n%s", code, again)
+			}
+			res2, _ := readResult(t, root, id)
+			if len(res2.Checks) != len(res.Checks) {
+				t.Fatalf("verify again: got %d checks, want %d", len(res2.Checks), len(res.Checks))
+			}
+			for i := range res.Checks {
+				if res.Checks[i] != res2.Checks[i] {
+					t.Errorf("verify again: check %d got %+v, want %+v", i, res2.Checks[i], res.Checks[i])
+				}
+			}
+		})
+	}
+}
+
+// wrongPolicies break the property each P0 drill proves.
+var wrongPolicies = map[string]string{
+	"es_429_inject":      "classes:\n  \"429\": {action: done}\n",
+	"es_write_block_4xx": "classes:\n  \"4xx\": {action: done}\n",
+	"es_bulk_partial":    "classes:\n  \"4xx\": {action: done}\n  \"429\": {action: done}\n",
+}
+
+func TestP0DrillsFailWithAWrongPolicy(t *testing.T) {
+	root := drillEnv(t)
+	for _, id := range p0 {
+		t.Run(id, func(t *testing.T) {
+			policy := filepath.Join(t.TempDir(), "wrong.yaml")
+			if err := os.WriteFile(policy, []byte(wrongPolicies[id]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("FIREDRILL_PROJECTOR_ARGS", "--policy "+policy)
+			code, stdout, stderr := runCLI(context.Background(), "drill", id, "--root", root)
+			if code != exitFail {
+				t.Fatalf("drill %s with a wrong policy: exit %d, want 1 (FAIL)\nstdout:\n%s\nstderr:\n%s", id, code, stdout, stderr)
+			}
+			res, _ := readResult(t, root, id)
+			if res.Verdict != drill.VerdictFail {
+				t.Fatalf("got verdict %s, want FAIL: %s", res.Verdict, res.Why)
+			}
+		})
+	}
+}
+
+// A scenario whose events cannot drain in time: bulks fail with 503 during
+// the window and the projector's policy puts retries an hour away.
+const neverDrains = `id: never_drains
+priority: P2
+description: Bulks answered 503 are retried an hour later, far beyond the drain deadline.
+load:
+  entities: 20
+fault:
+  kind: http_5xx
+  duration_s: "2"
+  match: path=_bulk
+phases:
+  hold_s: 0
+  drain_deadline_s: 1
+checks:
+  - name: nothing lost
+    kind: consistency
+    field: lost
+    expect: "== 0"
+`
+
+func TestDrainThatNeverFinishesFailsAtItsDeadline(t *testing.T) {
+	root := drillEnv(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "never_drains.yaml"), []byte(neverDrains), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	policy := filepath.Join(t.TempDir(), "slow.yaml")
+	if err := os.WriteFile(policy, []byte("classes:\n  \"5xx\": {action: retry, reason: es_5xx, backoff: {initial: \"1h\", max: \"1h\", jitter: 0}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FIREDRILL_PROJECTOR_ARGS", "--policy "+policy)
+	code, stdout, stderr := runCLI(context.Background(), "drill", "never_drains", "--root", root, "--scenarios", dir)
+	if code != exitFail {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	res, _ := readResult(t, root, "never_drains")
+	if res.Verdict != drill.VerdictFail || res.Checks[0].Pass {
+		t.Fatalf("got %s with drain check %+v, want FAIL on the drain", res.Verdict, res.Checks[0])
+	}
+}
+
+func TestKilledHarnessLeavesNoChildAndAnIncompleteRun(t *testing.T) {
+	root := drillEnv(t)
+	cmd, out := child(t, "run", "es_429_inject", "--root", root)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "== load") {
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			t.Fatalf("the run never reached its load phase:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	runs, err := bundle.List(root, bundle.DefaultLab, "es_429_inject")
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("got %d runs (%v), want 1", len(runs), err)
+	}
+	dir := runs[0].Dir()
+	if n := processesMentioning(t, dir); n == 0 {
+		t.Fatal("no child process of the run found before the kill: the test cannot prove anything")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline = time.Now().Add(10 * time.Second)
+	for processesMentioning(t, dir) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("children of the killed harness still run")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := runs[0].ReadState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State == bundle.StateComplete || st.InProgress() {
+		t.Fatalf("got state %q (in progress %v), want a run that is neither complete nor in progress", st.State, st.InProgress())
+	}
+	// verify refuses to call it anything but INCONCLUSIVE.
+	code, stdout, _ := runCLI(context.Background(), "verify", "es_429_inject", "--root", root, "--run-id", runs[0].RunID)
+	if code != exitInconclusive && code != exitUsage {
+		t.Fatalf("verify of a killed run: exit %d, want 2 or 3\n%s", code, stdout)
+	}
+}
+
+// processesMentioning counts live processes whose command line names dir.
+func processesMentioning(t *testing.T, dir string) int {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), dir) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+		if err == nil && !strings.Contains(string(stat), ") Z ") { // zombies are dead
+			n++
+		}
+	}
+	return n
+}
+
+func TestResultJSONShape(t *testing.T) {
+	root := drillEnv(t)
+	code, stdout, stderr := runCLI(context.Background(), "drill", "es_429_inject", "--root", root, "--label", "golden")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	_, b := readResult(t, root, "es_429_inject")
+	raw, err := os.ReadFile(b.Path(bundle.ResultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"scenario", "run_id", "lab_id", "env", "verdict", "pass", "why", "checks", "phases", "time_to_recover_s", "recipe", "versions"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("_result.json has no %q (DESIGN.md names it)", k)
+		}
+	}
+	if !strings.HasPrefix(b.RunID, "golden-es_429_inject-embedded-") {
+		t.Errorf("got run id %s, want golden-es_429_inject-embedded-<time>-<hex>", b.RunID)
+	}
+}

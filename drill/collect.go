@@ -1,0 +1,83 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"firedrill/drill/bundle"
+)
+
+// Marks the harness records among the scrapes; verify measures metric
+// windows between them.
+const (
+	MarkBaseline   = "baseline"
+	MarkFaultStart = "fault_start"
+	MarkFaultEnd   = "fault_end"
+	MarkAfter      = "after"
+)
+
+// writeInputs records what the run was asked to do before it does it: the
+// resolved recipe (each value with its source) and the scenario as run, so
+// verify judges an old bundle by the checks it was run with.
+func (r *runner) writeInputs() error {
+	if err := bundle.WriteJSON(r.b.Path(bundle.RecipeFile), r.o.Recipe); err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	y, err := yaml.Marshal(r.o.Scenario)
+	if err != nil {
+		return fmt.Errorf("%w: scenario: %w", ErrSetup, err)
+	}
+	if err := os.WriteFile(r.b.Path(ScenarioFile), y, 0o644); err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	return nil
+}
+
+// note records something the evidence lacks or a step that went wrong
+// without failing the run; export and the report show notes.
+func (r *runner) note(format string, a ...any) {
+	n := fmt.Sprintf(format, a...)
+	r.info.Notes = append(r.info.Notes, n)
+	r.say("   note: %s", n)
+}
+
+// collect takes the consistency snapshot while the stack still runs, then
+// stops the projectors so their last spans and log lines reach the bundle.
+func (r *runner) collect(ctx context.Context) (string, error) {
+	r.scr.Stop() // the after scrape was the last; stopped components are no gap
+	ids := make([]string, 0, r.o.Scenario.Load.Entities)
+	seen := map[string]bool{}
+	for _, c := range r.plan {
+		if !seen[c.EntityID] {
+			seen[c.EntityID] = true
+			ids = append(ids, c.EntityID)
+		}
+	}
+	snap, err := takeSnapshot(ctx, r.store, r.engine, r.info.Index, ids, r.b.Path(bundle.LogsDir))
+	if err != nil {
+		snap.Error = err.Error()
+		r.note("consistency snapshot incomplete: %v", err)
+	}
+	if werr := bundle.WriteJSON(r.b.Path(ConsistencyFile), snap); werr != nil {
+		return "", werr
+	}
+	c := snap.Count()
+	// Projectors flush their spans on SIGTERM; stop them before the receiver.
+	if err := stopAll(r.stack.projectorChildren(), 10*time.Second); err != nil {
+		r.note("%v", err)
+	}
+	spans := 0
+	if r.recv != nil {
+		if err := r.recv.Close(); err != nil {
+			r.note("trace receiver: %v", err)
+		}
+		spans = r.recv.Spans()
+		r.recv = nil
+	}
+	return fmt.Sprintf("%d entities: lost %d, stale %d, ghost %d, dead-lettered %d, left %d; %d spans",
+		len(ids), c.Lost, c.Stale, c.Ghost, c.DeadLettered, c.Pending+c.Processing, spans), nil
+}

@@ -1,0 +1,398 @@
+// Package drill is the drill harness: `run` starts a stack, takes a
+// baseline, injects the scenario's fault, drives load through the writer,
+// holds, reverts, drains within a deadline and collects metrics, logs,
+// spans and a consistency snapshot into an evidence bundle; `verify` judges
+// the bundle alone. Subpackages: scenario (the YAML catalog), bundle (the
+// evidence layout), metrics (scrapes, TSDB, PromQL), traces (OTLP receiver,
+// Jaeger export).
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"firedrill/drill/bundle"
+	"firedrill/drill/metrics"
+	"firedrill/drill/scenario"
+	"firedrill/drill/traces"
+	"firedrill/fault"
+	"firedrill/load"
+	"firedrill/outbox"
+	"firedrill/projector"
+	"firedrill/search"
+	"firedrill/store"
+)
+
+// Options configure one run.
+type Options struct {
+	Scenario *scenario.Scenario
+	// Recipe is the resolved fault recipe (scenario < env file < env < flags).
+	Recipe fault.Recipe
+	Env    Env
+	Root   string
+	Lab    string
+	Label  string
+	// Binary is the firedrill executable the stack's children run.
+	Binary string
+	// ProjectorArgs are extra projector arguments (FIREDRILL_PROJECTOR_ARGS).
+	ProjectorArgs []string
+	// StateDir holds the fault journal shared with `fault inject`.
+	StateDir string
+	// Out receives one line per phase.
+	Out io.Writer
+	// ScrapeInterval is the metrics period (≤ 500ms; default 250ms).
+	ScrapeInterval time.Duration
+}
+
+// Phase is one step of a run, as _result.json and the report show it.
+type Phase struct {
+	Name       string    `json:"name"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Note       string    `json:"note,omitempty"`
+}
+
+// RunFile is _run.json: what verify needs to know about the run besides
+// the raw evidence.
+type RunFile struct {
+	Scenario     string    `json:"scenario"`
+	RunID        string    `json:"run_id"`
+	LabID        string    `json:"lab_id"`
+	Env          string    `json:"env"`
+	Index        string    `json:"index"`
+	EntityPrefix string    `json:"entity_prefix"`
+	FaultKind    string    `json:"fault_kind"`
+	FaultStart   time.Time `json:"fault_started_at"`
+	FaultEnd     time.Time `json:"fault_ended_at"`
+	Phases       []Phase   `json:"phases"`
+	// Drained is false when the drain missed its deadline.
+	Drained        bool    `json:"drained"`
+	DrainDeadlineS float64 `json:"drain_deadline_s"`
+	TimeToRecoverS float64 `json:"time_to_recover_s"`
+	// Injected is what the injector counted (proof the fault fired).
+	Injected   int64             `json:"fault_injected"`
+	Projectors int               `json:"projectors"`
+	Versions   map[string]string `json:"versions"`
+	Notes      []string          `json:"notes,omitempty"`
+}
+
+// File names the harness adds to the bundle.
+const (
+	RunInfoFile     = "_run.json"
+	ScenarioFile    = "_scenario.yaml"
+	ConsistencyFile = "_consistency.json"
+	SpansFile       = "spans.otlp.ndjson"
+	ForwardLogFile  = "forwarded.ndjson"
+)
+
+type runner struct {
+	o      Options
+	b      bundle.Bundle
+	info   RunFile
+	stack  *stack
+	store  outbox.Store
+	engine *search.Client
+	scr    *metrics.Scraper
+	recv   *traces.Receiver
+	plan   []outbox.Change
+	// wbMetrics counts the write block's injection (in-process injectors).
+	wbMetrics *fault.Metrics
+}
+
+// Run performs one drill run and returns its bundle. An error of setup
+// (preflight, a component that cannot start) wraps ErrSetup; the bundle is
+// then marked incomplete with the reason.
+func Run(ctx context.Context, o Options) (bundle.Bundle, error) {
+	if o.ScrapeInterval <= 0 {
+		o.ScrapeInterval = 250 * time.Millisecond
+	}
+	s := o.Scenario
+	runID, err := bundle.NewRunID(o.Label, s.ID, o.Env.Name, time.Now())
+	if err != nil {
+		return bundle.Bundle{}, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	b := bundle.Bundle{Root: o.Root, Lab: o.Lab, Scenario: s.ID, RunID: runID}
+	if err := bundle.Create(b, time.Now()); err != nil {
+		return b, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	r := &runner{o: o, b: b, info: RunFile{Scenario: s.ID, RunID: runID, LabID: o.Lab, Env: o.Env.Name,
+		Index: strings.ToLower("fd-" + runID), EntityPrefix: runID + "-", FaultKind: string(s.Fault.Kind),
+		DrainDeadlineS: s.Phases.DrainDeadlineS, Projectors: s.Stack.Projectors, Versions: versions()}}
+	r.say("run %s → %s", runID, b.Dir())
+	err = r.writeInputs()
+	if err == nil {
+		err = r.run(ctx)
+	}
+	cerr := r.close()
+	state, why := bundle.StateComplete, ""
+	if err != nil {
+		state, why = bundle.StateIncomplete, err.Error()
+		r.say("FAILED: %v", err)
+	}
+	if werr := bundle.WriteJSON(b.Path(RunInfoFile), r.info); werr != nil && err == nil {
+		err = werr
+	}
+	if ferr := b.Finish(state, why, time.Now()); ferr != nil && err == nil {
+		err = ferr
+	}
+	if err == nil && cerr != nil {
+		err = cerr
+	}
+	return b, err
+}
+
+// ErrSetup marks a run that could not be set up (exit 3).
+var ErrSetup = errors.New("drill setup")
+
+func (r *runner) say(format string, a ...any) {
+	if r.o.Out != nil {
+		_, _ = fmt.Fprintf(r.o.Out, format+"\n", a...)
+	}
+}
+
+// phase runs one step, timing and announcing it.
+func (r *runner) phase(name string, f func() (string, error)) error {
+	p := Phase{Name: name, StartedAt: time.Now().UTC()}
+	r.say("== %-9s", name)
+	note, err := f()
+	p.FinishedAt, p.Note = time.Now().UTC(), note
+	r.info.Phases = append(r.info.Phases, p)
+	if note != "" {
+		r.say("   %s (%.1fs)", note, p.FinishedAt.Sub(p.StartedAt).Seconds())
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func (r *runner) run(ctx context.Context) error {
+	s := r.o.Scenario
+	steps := []struct {
+		name string
+		f    func() (string, error)
+	}{
+		{"preflight", func() (string, error) { return r.preflight(ctx) }},
+		{"start", func() (string, error) { return r.start(ctx) }},
+		{"baseline", func() (string, error) { return r.baseline(ctx) }},
+	}
+	for _, st := range steps {
+		if err := r.phase(st.name, st.f); err != nil {
+			return err
+		}
+	}
+	var revert fault.Revert
+	if err := r.phase("inject", func() (string, error) {
+		var err error
+		revert, err = r.inject(ctx)
+		return fmt.Sprintf("%s for %s", s.Fault.Kind, r.o.Recipe.Duration), err
+	}); err != nil {
+		return err
+	}
+	reverted := false
+	defer func() {
+		if !reverted && revert != nil { // an error or Ctrl-C between inject and revert
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fault.RevertTimeout)
+			defer cancel()
+			_ = revert(rctx)
+		}
+	}()
+	rest := []struct {
+		name string
+		f    func() (string, error)
+	}{
+		{"load", func() (string, error) { return r.load(ctx) }},
+		{"hold", func() (string, error) { return r.hold(ctx) }},
+		{"revert", func() (string, error) {
+			// The fault window's last scrape, taken while the fault still holds.
+			if err := r.scr.ScrapeNow(ctx, MarkFaultEnd); err != nil {
+				r.note("scrape at the end of the fault window: %v", err)
+			}
+			reverted = true
+			return r.revert(ctx, revert)
+		}},
+		{"drain", func() (string, error) { return r.drain(ctx) }},
+		{"after", func() (string, error) { return "after scrape", r.scr.ScrapeNow(ctx, MarkAfter) }},
+		{"collect", func() (string, error) { return r.collect(ctx) }},
+	}
+	for _, st := range rest {
+		if err := r.phase(st.name, st.f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) preflight(ctx context.Context) (string, error) {
+	if st, err := os.Stat(r.o.Binary); err != nil || st.IsDir() {
+		return "", fmt.Errorf("%w: firedrill binary %s: not an executable file", ErrSetup, r.o.Binary)
+	}
+	kind := r.o.Scenario.Fault.Kind
+	if kind == "" {
+		return "", fmt.Errorf("%w: scenario %s names no fault kind", ErrSetup, r.o.Scenario.ID)
+	}
+	if !supported(kind) {
+		return "", fmt.Errorf("%w: the harness cannot drive fault kind %s yet", ErrSetup, kind)
+	}
+	if r.o.Recipe.Duration <= 0 {
+		return "", fmt.Errorf("%w: the recipe has no window: set fault.duration_s in the scenario or FAULT_DURATION_S", ErrSetup)
+	}
+	for _, t := range []string{r.o.Env.DBURL, r.o.Env.SearchURL} {
+		if t == "" || !strings.Contains(t, "://") {
+			continue
+		}
+		if err := fault.CheckTarget(t, fault.AllowedTargets()); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+	}
+	if r.o.Env.SearchURL != "" {
+		if err := waitHTTP(ctx, strings.TrimRight(r.o.Env.SearchURL, "/")+"/", 5*time.Second); err != nil {
+			return "", fmt.Errorf("%w: search engine FIREDRILL_SEARCH_URL: %w", ErrSetup, err)
+		}
+	}
+	return fmt.Sprintf("binary, fault %s, env %s ok", kind, r.o.Env.Name), nil
+}
+
+func (r *runner) start(ctx context.Context) (string, error) {
+	s := r.o.Scenario
+	r.stack = &stack{b: r.b, bin: r.o.Binary}
+	r.stack.dbURL = r.o.Env.DBURL
+	if r.stack.dbURL == "" {
+		r.stack.dbURL = r.b.Path("outbox.db")
+	}
+	st, err := store.Open(ctx, r.stack.dbURL, outbox.Options{Create: true})
+	if err != nil {
+		return "", fmt.Errorf("%w: open database %s: %w", ErrSetup, store.Redact(r.stack.dbURL), err)
+	}
+	r.store = st
+	if err := st.Migrate(ctx); err != nil {
+		return "", fmt.Errorf("%w: migrate: %w", ErrSetup, err)
+	}
+	otlp := r.o.Env.OTLPEndpoint
+	if otlp == "" {
+		recv, err := traces.NewReceiver(r.b.Path(bundle.TracesDir, SpansFile))
+		if err != nil {
+			return "", err
+		}
+		r.recv = recv
+		if err := recv.Listen(ctx, "127.0.0.1:0"); err != nil {
+			return "", err
+		}
+		otlp = recv.URL()
+	}
+	if err := r.stack.startEngine(ctx, r.o.Env); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	if r.engine, err = search.New(search.Config{URL: r.stack.engineURL, Timeout: 30 * time.Second,
+		Password: os.Getenv("FIREDRILL_SEARCH_PASSWORD"), APIKey: os.Getenv("FIREDRILL_SEARCH_API_KEY")}); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	if err := r.engine.CreateIndex(ctx, r.info.Index, []byte(projector.IndexMapping)); err != nil {
+		return "", fmt.Errorf("create index %s: %w", r.info.Index, err)
+	}
+	sc := scenarioStack{count: s.Stack.Projectors, command: s.Stack.Command, args: s.Stack.Args, extra: r.o.ProjectorArgs}
+	if err := r.stack.startProjectors(ctx, sc, otlp, r.info.Index, r.info.RunID); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	targets := []metrics.Target{{Name: "fault-proxy", URL: r.stack.adminURL + "/metrics"}}
+	for i, p := range r.stack.projectors {
+		targets = append(targets, metrics.Target{Name: fmt.Sprintf("projector-%d", i), URL: "http://" + p.metrics + "/metrics"})
+	}
+	r.scr = metrics.NewScraper(r.b.Path(bundle.MetricsDir), targets, r.o.ScrapeInterval)
+	r.scr.Start(ctx)
+	return fmt.Sprintf("%d projector(s), engine %s, proxy %s, index %s", len(r.stack.projectors), r.stack.engineURL, r.stack.proxyURL, r.info.Index), nil
+}
+
+func (r *runner) baseline(ctx context.Context) (string, error) {
+	if err := sleepCtx(ctx, scenario.Duration(r.o.Scenario.Phases.BaselineS)); err != nil {
+		return "", err
+	}
+	return "baseline scrape, before any stimulus", r.scr.ScrapeNow(ctx, MarkBaseline)
+}
+
+func (r *runner) load(ctx context.Context) (string, error) {
+	l := r.o.Scenario.Load
+	prof := load.Profile{Entities: l.Entities, Seed: l.Seed, Prefix: r.info.EntityPrefix, UpdateRatio: 0.3, DeleteRatio: 0.1}
+	if l.UpdateRatio != nil {
+		prof.UpdateRatio = *l.UpdateRatio
+	}
+	if l.DeleteRatio != nil {
+		prof.DeleteRatio = *l.DeleteRatio
+	}
+	changes, counts := load.Plan(prof)
+	r.plan = changes
+	for i := 0; i < len(changes); i += 500 {
+		if _, err := r.store.Write(ctx, changes[i:min(i+500, len(changes))]); err != nil {
+			return "", fmt.Errorf("write load: %w", err)
+		}
+	}
+	return fmt.Sprintf("%d changes (%d creates, %d updates, %d deletes), source rows and events together", len(changes), counts.Creates, counts.Updates, counts.Deletes), nil
+}
+
+func (r *runner) hold(ctx context.Context) (string, error) {
+	d := scenario.Duration(r.o.Scenario.Phases.HoldS)
+	if until := time.Until(r.info.FaultStart.Add(r.o.Recipe.Duration)); until > d {
+		d = until // the window is the recipe's duration from injection
+	}
+	return fmt.Sprintf("held %.1fs", d.Seconds()), sleepCtx(ctx, d)
+}
+
+func (r *runner) drain(ctx context.Context) (string, error) {
+	start := time.Now()
+	deadline := start.Add(scenario.Duration(r.o.Scenario.Phases.DrainDeadlineS))
+	for {
+		st, err := r.store.Stats(ctx)
+		if err != nil {
+			return "", err
+		}
+		left := st.Counts[outbox.StatusPending] + st.Counts[outbox.StatusProcessing]
+		if left == 0 {
+			r.info.Drained = true
+			r.info.TimeToRecoverS = time.Since(start).Seconds()
+			return fmt.Sprintf("drained in %.1fs (%d done, %d dead letters)", r.info.TimeToRecoverS, st.Counts[outbox.StatusDone], st.Counts[outbox.StatusFailed]), nil
+		}
+		if time.Now().After(deadline) {
+			r.info.TimeToRecoverS = time.Since(start).Seconds()
+			return fmt.Sprintf("NOT drained by the %.0fs deadline: %d events left", r.o.Scenario.Phases.DrainDeadlineS, left), nil
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return "", err
+		}
+	}
+}
+
+func (r *runner) close() error {
+	var errs []error
+	if r.scr != nil {
+		r.scr.Stop()
+	}
+	if r.stack != nil {
+		errs = append(errs, stopAll(r.stack.children, 10*time.Second))
+	}
+	if r.recv != nil {
+		errs = append(errs, r.recv.Close())
+	}
+	if r.store != nil {
+		errs = append(errs, r.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
