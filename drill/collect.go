@@ -2,13 +2,18 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"firedrill/drill/bundle"
+	"firedrill/drill/traces"
+	"firedrill/telemetry"
 )
 
 // Marks the harness records among the scrapes; verify measures metric
@@ -77,7 +82,61 @@ func (r *runner) collect(ctx context.Context) (string, error) {
 		}
 		spans = r.recv.Spans()
 		r.recv = nil
+	} else {
+		spans = r.fetchSpans(ctx)
 	}
 	return fmt.Sprintf("%d entities: lost %d, stale %d, ghost %d, dead-lettered %d, left %d; %d spans",
 		len(ids), c.Lost, c.Stale, c.Ghost, c.DeadLettered, c.Pending+c.Processing, spans), nil
+}
+
+// fetchSpans reads the run's spans back from a real Jaeger into
+// _traces/jaeger.json. Jaeger indexes spans a moment after they arrive, so
+// it polls until two reads agree.
+func (r *runner) fetchSpans(ctx context.Context) int {
+	e := r.o.Env
+	if e.JaegerQueryURL == "" {
+		r.note("spans went to FIREDRILL_OTLP_ENDPOINT=%s and no FIREDRILL_JAEGER_QUERY_URL names where to read them back: trace checks cannot be judged",
+			telemetry.RedactURL(e.OTLPEndpoint))
+		return 0
+	}
+	start := r.info.Phases[0].StartedAt.Add(-time.Minute)
+	var spans []traces.Span
+	var err error
+	last := -1
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		spans, err = traces.FetchJaeger(ctx, e.JaegerQueryURL, ProjectorService, r.info.RunID, start, time.Now().Add(time.Minute))
+		if err == nil && len(spans) > 0 && len(spans) == last {
+			break
+		}
+		last = len(spans)
+		if sleepCtx(ctx, time.Second) != nil {
+			break
+		}
+	}
+	if err != nil {
+		r.note("read the run's spans from Jaeger %s: %v", telemetry.RedactURL(e.JaegerQueryURL), err)
+	}
+	if werr := writeFile(r.b.Path(bundle.TracesDir, JaegerSpansFile), func(w io.Writer) error { return traces.WriteJaeger(w, spans) }); werr != nil {
+		r.note("write %s: %v", JaegerSpansFile, werr)
+	}
+	return len(spans)
+}
+
+// ProjectorService is the service name the projector's spans carry.
+const ProjectorService = "firedrill-projector"
+
+// readSpans reads the run's spans from the bundle: as the embedded
+// receiver wrote them, or as read back from Jaeger. A bundle with neither
+// is an error wrapping fs.ErrNotExist.
+func readSpans(b bundle.Bundle) ([]traces.Span, error) {
+	spans, err := traces.ReadFile(b.Path(bundle.TracesDir, SpansFile))
+	if !errors.Is(err, fs.ErrNotExist) {
+		return spans, err
+	}
+	f, err := os.Open(b.Path(bundle.TracesDir, JaegerSpansFile))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	return traces.ReadJaeger(f)
 }

@@ -53,7 +53,7 @@ func Export(ctx context.Context, b bundle.Bundle) (Exported, error) {
 	if err := bundle.ReadJSON(b.Path(bundle.ResultFile), &res); err != nil {
 		out.Notes = append(out.Notes, fmt.Sprintf("no verdict: %s unreadable (%v); run 'firedrill verify' first", bundle.ResultFile, err))
 	}
-	spans, err := traces.ReadFile(b.Path(bundle.TracesDir, SpansFile))
+	spans, err := readSpans(b)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		out.Notes = append(out.Notes, "no spans were collected for the run: no Jaeger export")

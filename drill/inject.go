@@ -13,7 +13,6 @@ import (
 	"firedrill/fault"
 	"firedrill/fault/httpproxy"
 	"firedrill/fault/writeblock"
-	"firedrill/search"
 )
 
 // supported reports whether the harness drives kind.
@@ -33,7 +32,7 @@ func (r *runner) inject(ctx context.Context) (fault.Revert, error) {
 	case k == fault.KindWriteBlock:
 		r.wbMetrics = fault.NewMetrics(prometheus.NewRegistry())
 		j := fault.Journal{Dir: r.o.StateDir}
-		w, err := writeblock.New(writeblock.Config{Search: search.Config{URL: r.stack.engineURL}, Index: r.info.Index, Metrics: r.wbMetrics, Journal: &j})
+		w, err := writeblock.New(writeblock.Config{Search: r.o.Env.searchConfig(r.stack.engineURL), Index: r.info.Index, Metrics: r.wbMetrics, Journal: &j})
 		if err != nil {
 			return nil, err
 		}

@@ -12,7 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -26,6 +29,7 @@ import (
 	"firedrill/projector"
 	"firedrill/search"
 	"firedrill/store"
+	"firedrill/telemetry"
 )
 
 // Options configure one run.
@@ -87,6 +91,7 @@ const (
 	ScenarioFile    = "_scenario.yaml"
 	ConsistencyFile = "_consistency.json"
 	SpansFile       = "spans.otlp.ndjson"
+	JaegerSpansFile = "jaeger.json"
 	ForwardLogFile  = "forwarded.ndjson"
 )
 
@@ -228,13 +233,21 @@ func (r *runner) run(ctx context.Context) error {
 	return nil
 }
 
+// preflight checks everything the run needs before anything starts, so a
+// missing piece fails in seconds and by name (seed malfunctions 1-3).
 func (r *runner) preflight(ctx context.Context) (string, error) {
 	if st, err := os.Stat(r.o.Binary); err != nil || st.IsDir() {
 		return "", fmt.Errorf("%w: firedrill binary %s: not an executable file", ErrSetup, r.o.Binary)
 	}
-	kind := r.o.Scenario.Fault.Kind
+	s := r.o.Scenario
+	if len(s.Stack.Command) > 0 {
+		if _, err := exec.LookPath(s.Stack.Command[0]); err != nil {
+			return "", fmt.Errorf("%w: stack.command %s: %w", ErrSetup, s.Stack.Command[0], err)
+		}
+	}
+	kind := s.Fault.Kind
 	if kind == "" {
-		return "", fmt.Errorf("%w: scenario %s names no fault kind", ErrSetup, r.o.Scenario.ID)
+		return "", fmt.Errorf("%w: scenario %s names no fault kind", ErrSetup, s.ID)
 	}
 	if !supported(kind) {
 		return "", fmt.Errorf("%w: the harness cannot drive fault kind %s yet", ErrSetup, kind)
@@ -242,7 +255,8 @@ func (r *runner) preflight(ctx context.Context) (string, error) {
 	if r.o.Recipe.Duration <= 0 {
 		return "", fmt.Errorf("%w: the recipe has no window: set fault.duration_s in the scenario or FAULT_DURATION_S", ErrSetup)
 	}
-	for _, t := range []string{r.o.Env.DBURL, r.o.Env.SearchURL} {
+	e := r.o.Env
+	for _, t := range []string{e.DBURL, e.SearchURL} {
 		if t == "" || !strings.Contains(t, "://") {
 			continue
 		}
@@ -250,12 +264,63 @@ func (r *runner) preflight(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("%w: %w", ErrSetup, err)
 		}
 	}
-	if r.o.Env.SearchURL != "" {
-		if err := waitHTTP(ctx, strings.TrimRight(r.o.Env.SearchURL, "/")+"/", 5*time.Second); err != nil {
-			return "", fmt.Errorf("%w: search engine FIREDRILL_SEARCH_URL: %w", ErrSetup, err)
+	dbURL := e.DBURL
+	if dbURL == "" {
+		dbURL = r.b.Path("outbox.db")
+	}
+	st, err := store.Open(ctx, dbURL, outbox.Options{Create: true})
+	if err != nil {
+		return "", fmt.Errorf("%w: database FIREDRILL_DB_URL=%s: %w", ErrSetup, store.Redact(dbURL), err)
+	}
+	r.store = st
+	if err := st.Migrate(ctx); err != nil {
+		return "", fmt.Errorf("%w: database %s: migrate: %w", ErrSetup, store.Redact(dbURL), err)
+	}
+	if e.SearchURL != "" {
+		c, err := search.New(e.searchConfig(e.SearchURL))
+		if err != nil {
+			return "", fmt.Errorf("%w: FIREDRILL_SEARCH_URL: %w", ErrSetup, err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = c.Info(pctx)
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("%w: search engine FIREDRILL_SEARCH_URL=%s: %w", ErrSetup, telemetry.RedactURL(e.SearchURL), err)
 		}
 	}
-	return fmt.Sprintf("binary, fault %s, env %s ok", kind, r.o.Env.Name), nil
+	if e.OTLPEndpoint != "" {
+		if err := dialURL(ctx, e.OTLPEndpoint); err != nil {
+			return "", fmt.Errorf("%w: trace collector FIREDRILL_OTLP_ENDPOINT=%s: %w", ErrSetup, telemetry.RedactURL(e.OTLPEndpoint), err)
+		}
+	}
+	if e.JaegerQueryURL != "" {
+		if err := waitHTTP(ctx, strings.TrimRight(e.JaegerQueryURL, "/")+"/api/services", 5*time.Second); err != nil {
+			return "", fmt.Errorf("%w: Jaeger query FIREDRILL_JAEGER_QUERY_URL: %w", ErrSetup, err)
+		}
+	}
+	return fmt.Sprintf("binary, fault %s, env %s, database %s ok", kind, e.Name, store.Redact(dbURL)), nil
+}
+
+// dialURL checks that the host:port of an http(s) URL accepts connections.
+func dialURL(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return errors.New("want an http(s)://host:port URL")
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	d := net.Dialer{Timeout: 3 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 func (r *runner) start(ctx context.Context) (string, error) {
@@ -264,14 +329,6 @@ func (r *runner) start(ctx context.Context) (string, error) {
 	r.stack.dbURL = r.o.Env.DBURL
 	if r.stack.dbURL == "" {
 		r.stack.dbURL = r.b.Path("outbox.db")
-	}
-	st, err := store.Open(ctx, r.stack.dbURL, outbox.Options{Create: true})
-	if err != nil {
-		return "", fmt.Errorf("%w: open database %s: %w", ErrSetup, store.Redact(r.stack.dbURL), err)
-	}
-	r.store = st
-	if err := st.Migrate(ctx); err != nil {
-		return "", fmt.Errorf("%w: migrate: %w", ErrSetup, err)
 	}
 	otlp := r.o.Env.OTLPEndpoint
 	if otlp == "" {
@@ -288,15 +345,15 @@ func (r *runner) start(ctx context.Context) (string, error) {
 	if err := r.stack.startEngine(ctx, r.o.Env); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	if r.engine, err = search.New(search.Config{URL: r.stack.engineURL, Timeout: 30 * time.Second,
-		Password: os.Getenv("FIREDRILL_SEARCH_PASSWORD"), APIKey: os.Getenv("FIREDRILL_SEARCH_API_KEY")}); err != nil {
+	var err error
+	if r.engine, err = search.New(r.o.Env.searchConfig(r.stack.engineURL)); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	if err := r.engine.CreateIndex(ctx, r.info.Index, []byte(projector.IndexMapping)); err != nil {
 		return "", fmt.Errorf("create index %s: %w", r.info.Index, err)
 	}
 	sc := scenarioStack{count: s.Stack.Projectors, command: s.Stack.Command, args: s.Stack.Args, extra: r.o.ProjectorArgs}
-	if err := r.stack.startProjectors(ctx, sc, otlp, r.info.Index, r.info.RunID); err != nil {
+	if err := r.stack.startProjectors(ctx, sc, r.o.Env, otlp, r.info.Index, r.info.RunID); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	targets := []metrics.Target{{Name: "fault-proxy", URL: r.stack.adminURL + "/metrics"}}
@@ -305,7 +362,8 @@ func (r *runner) start(ctx context.Context) (string, error) {
 	}
 	r.scr = metrics.NewScraper(r.b.Path(bundle.MetricsDir), targets, r.o.ScrapeInterval)
 	r.scr.Start(ctx)
-	return fmt.Sprintf("%d projector(s), engine %s, proxy %s, index %s", len(r.stack.projectors), r.stack.engineURL, r.stack.proxyURL, r.info.Index), nil
+	return fmt.Sprintf("%d projector(s), engine %s, proxy %s, index %s", len(r.stack.projectors),
+		telemetry.RedactURL(r.stack.engineURL), r.stack.proxyURL, r.info.Index), nil
 }
 
 func (r *runner) baseline(ctx context.Context) (string, error) {

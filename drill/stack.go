@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"firedrill/drill/bundle"
+	"firedrill/search"
 )
 
 // Env is where the stack's pieces live: empty fields are embedded (started
@@ -27,6 +28,29 @@ type Env struct {
 	// JaegerQueryURL is where the run's spans are read back from when
 	// OTLPEndpoint is a Jaeger (FIREDRILL_JAEGER_QUERY_URL).
 	JaegerQueryURL string
+	// Credentials of a real engine (FIREDRILL_SEARCH_USERNAME,
+	// FIREDRILL_SEARCH_PASSWORD, FIREDRILL_SEARCH_API_KEY,
+	// FIREDRILL_SEARCH_CA_FILE). Secrets are never printed or stored.
+	SearchUsername, SearchPassword, SearchAPIKey, SearchCAFile string
+}
+
+// searchConfig is a client configuration for the engine at url.
+func (e Env) searchConfig(url string) search.Config {
+	return search.Config{URL: url, Username: e.SearchUsername, Password: e.SearchPassword, APIKey: e.SearchAPIKey,
+		CAFile: e.SearchCAFile, Timeout: 30 * time.Second}
+}
+
+// childEnv hands the engine's credentials to a projector through its
+// environment (never its command line, which ps shows).
+func (e Env) childEnv() []string {
+	var out []string
+	for k, v := range map[string]string{"FIREDRILL_SEARCH_USERNAME": e.SearchUsername, "FIREDRILL_SEARCH_PASSWORD": e.SearchPassword,
+		"FIREDRILL_SEARCH_API_KEY": e.SearchAPIKey} {
+		if v != "" {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
 }
 
 // Embedded reports whether the harness starts the engine itself.
@@ -77,8 +101,12 @@ func (s *stack) startEngine(ctx context.Context, env Env) error {
 		s.engineURL = "http://" + a
 	}
 	paddr, aaddr := s.b.Path("proxy.addr"), s.b.Path("proxy-admin.addr")
-	c, err := s.start(ctx, "fault-proxy", []string{s.bin, "fault", "proxy", "--upstream", s.engineURL, "--addr-file", paddr,
-		"--admin-addr-file", aaddr, "--forward-log", s.b.Path(bundle.LogsDir, ForwardLogFile)}, nil)
+	argv := []string{s.bin, "fault", "proxy", "--upstream", s.engineURL, "--addr-file", paddr,
+		"--admin-addr-file", aaddr, "--forward-log", s.b.Path(bundle.LogsDir, ForwardLogFile)}
+	if env.SearchCAFile != "" {
+		argv = append(argv, "--upstream-ca-file", env.SearchCAFile)
+	}
+	c, err := s.start(ctx, "fault-proxy", argv, nil)
 	if err != nil {
 		return err
 	}
@@ -91,7 +119,10 @@ func (s *stack) startEngine(ctx context.Context, env Env) error {
 		return err
 	}
 	s.proxyURL, s.adminURL = "http://"+p, "http://"+a
-	return waitHTTP(ctx, s.engineURL+"/", readyTimeout)
+	if env.Embedded() {
+		return waitHTTP(ctx, s.engineURL+"/", readyTimeout)
+	}
+	return nil
 }
 
 // startProjectors starts n projectors wired through the environment
@@ -100,7 +131,7 @@ func (s *stack) startEngine(ctx context.Context, env Env) error {
 // FIREDRILL_RUN_ID, OTEL_EXPORTER_OTLP_ENDPOINT. Our own projector also gets
 // --addr-file (no port is picked in advance); another command gets a free
 // port picked for it.
-func (s *stack) startProjectors(ctx context.Context, sc scenarioStack, otlp, index, runID string) error {
+func (s *stack) startProjectors(ctx context.Context, sc scenarioStack, e Env, otlp, index, runID string) error {
 	for i := range sc.count {
 		name := fmt.Sprintf("projector-%d", i)
 		worker := runID + "-" + strconv.Itoa(i)
@@ -119,6 +150,7 @@ func (s *stack) startProjectors(ctx context.Context, sc scenarioStack, otlp, ind
 		argv = append(append(append([]string{}, argv...), sc.args...), sc.extra...)
 		env := []string{"FIREDRILL_DB_URL=" + s.dbURL, "FIREDRILL_SEARCH_URL=" + s.proxyURL, "FIREDRILL_METRICS_ADDR=" + metricsAddr,
 			"FIREDRILL_RUN_ID=" + runID, "OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp}
+		env = append(env, e.childEnv()...)
 		c, err := s.start(ctx, name, argv, env)
 		if err != nil {
 			return err

@@ -121,7 +121,7 @@ func readEvidence(b bundle.Bundle) (*evidence, error) {
 	if err := bundle.ReadJSON(b.Path(ConsistencyFile), &snap); err == nil {
 		ev.snap = &snap
 	}
-	ev.spans, ev.spansErr = traces.ReadFile(b.Path(bundle.TracesDir, SpansFile))
+	ev.spans, ev.spansErr = readSpans(b)
 	return ev, nil
 }
 

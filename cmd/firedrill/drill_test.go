@@ -12,6 +12,8 @@ import (
 
 	"firedrill/drill"
 	"firedrill/drill/bundle"
+	"firedrill/outbox/outboxtest"
+	"firedrill/search/searchtest"
 )
 
 // The P0 drills run the real binary (this test binary, as children) on the
@@ -245,3 +247,35 @@ func TestResultJSONShape(t *testing.T) {
 		t.Errorf("got run id %s, want golden-es_429_inject-embedded-<time>-<hex>", b.RunID)
 	}
 }
+
+// TestP0DrillsOnRealServices runs the P0 drills against the real
+// PostgreSQL 15 and OpenSearch 2.19 node that .ci/run starts, named in an
+// env file as a user would: the same harness, proxy and checks as on the
+// embedded stack.
+func TestP0DrillsOnRealServices(t *testing.T) {
+	pg := outboxtest.PostgreSQL(t).DSN(t)
+	engine := searchtest.OpenSearchURL(t)
+	root := drillEnv(t)
+	envFile := filepath.Join(t.TempDir(), "real.env")
+	body := "# the test's real services\nFIREDRILL_DB_URL=" + pg + "\nFIREDRILL_SEARCH_URL=" + engine + "\n"
+	if err := writeFile(envFile, body); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range p0 {
+		t.Run(id, func(t *testing.T) {
+			code, stdout, stderr := runCLI(context.Background(), "drill", id, "--root", root, "--env", envFile)
+			if code != exitOK {
+				t.Fatalf("drill %s --env real.env: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", id, code, stdout, stderr)
+			}
+			res, b := readResult(t, root, id)
+			if res.Env != "real" || !strings.Contains(b.RunID, "-real-") {
+				t.Errorf("got env %q in run %s, want real (the env file's name)", res.Env, b.RunID)
+			}
+			if strings.Contains(stderr, "password") {
+				t.Errorf("the terminal shows a password:\n%s", stderr)
+			}
+		})
+	}
+}
+
+func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }

@@ -114,9 +114,14 @@ func runOptions(c *cobra.Command, g *globals, f runFlags, id string) (drill.Opti
 		return vars[k]
 	}
 	env := drill.Env{Name: "embedded", DBURL: get("FIREDRILL_DB_URL"), SearchURL: get("FIREDRILL_SEARCH_URL"),
-		OTLPEndpoint: get("FIREDRILL_OTLP_ENDPOINT"), JaegerQueryURL: get("FIREDRILL_JAEGER_QUERY_URL")}
-	if f.envFile != "" {
+		OTLPEndpoint: get("FIREDRILL_OTLP_ENDPOINT"), JaegerQueryURL: get("FIREDRILL_JAEGER_QUERY_URL"),
+		SearchUsername: get("FIREDRILL_SEARCH_USERNAME"), SearchPassword: get("FIREDRILL_SEARCH_PASSWORD"),
+		SearchAPIKey: get("FIREDRILL_SEARCH_API_KEY"), SearchCAFile: get("FIREDRILL_SEARCH_CA_FILE")}
+	switch {
+	case f.envFile != "":
 		env.Name = envName(f.envFile)
+	case env.DBURL != "" || env.SearchURL != "" || env.OTLPEndpoint != "":
+		env.Name = "env" // real services named by the process environment
 	}
 	bin, err := os.Executable()
 	if err != nil {
