@@ -279,3 +279,37 @@ func TestP0DrillsOnRealServices(t *testing.T) {
 }
 
 func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }
+
+// TestDrillWithRealJaeger sends the projectors' spans to a real Jaeger
+// (scripts/jaeger, started by .ci/run) and judges the trace check from the
+// spans the harness reads back through Jaeger's query API.
+func TestDrillWithRealJaeger(t *testing.T) {
+	otlp, query := os.Getenv("FIREDRILL_TEST_JAEGER_OTLP_URL"), os.Getenv("FIREDRILL_TEST_JAEGER_QUERY_URL")
+	if otlp == "" || query == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("FIREDRILL_TEST_JAEGER_OTLP_URL and FIREDRILL_TEST_JAEGER_QUERY_URL are unset (CI=true: the Jaeger test never skips)")
+		}
+		t.Skip(`no Jaeger: start one with eval "$(scripts/jaeger start)"`)
+	}
+	root := drillEnv(t)
+	envFile := filepath.Join(t.TempDir(), "jaeger.env")
+	if err := writeFile(envFile, "FIREDRILL_OTLP_ENDPOINT="+otlp+"\nFIREDRILL_JAEGER_QUERY_URL="+query+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(context.Background(), "drill", "es_429_inject", "--root", root, "--env", envFile)
+	if code != exitOK {
+		t.Fatalf("drill with Jaeger: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	res, b := readResult(t, root, "es_429_inject")
+	if _, err := os.Stat(b.Path(bundle.TracesDir, drill.JaegerSpansFile)); err != nil {
+		t.Fatalf("the run's spans were not read back from Jaeger: %v", err)
+	}
+	if _, err := os.Stat(b.Path(bundle.TracesDir, drill.SpansFile)); err == nil {
+		t.Fatal("the embedded receiver ran although FIREDRILL_OTLP_ENDPOINT named Jaeger")
+	}
+	for _, c := range res.Checks {
+		if c.Kind == "trace" && (!c.Pass || c.Observed == "0") {
+			t.Errorf("trace check from Jaeger's spans: %+v", c)
+		}
+	}
+}
