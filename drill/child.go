@@ -36,7 +36,7 @@ func startChild(ctx context.Context, name string, argv, env []string, logPath st
 	}
 	// Not killed with ctx: stop() ends children gracefully (SIGTERM first).
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(childEnviron(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -67,7 +67,7 @@ func (c *child) stop(grace time.Duration) error {
 	if c.exited() {
 		return nil
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM) // its whole group: a wrapper's children too
 	select {
 	case <-c.done:
 		return nil
@@ -107,4 +107,17 @@ func stopAll(children []*child, grace time.Duration) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// childEnviron is the harness's environment without the OpenTelemetry
+// variables a user may have set for other programs (a sampler, a disabled
+// SDK, another endpoint): the harness wires the children's telemetry itself.
+func childEnviron() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OTEL_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

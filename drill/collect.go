@@ -62,7 +62,7 @@ func (r *runner) collect(ctx context.Context) (string, error) {
 			ids = append(ids, c.EntityID)
 		}
 	}
-	snap, err := takeSnapshot(ctx, r.store, r.engine, r.info.Index, ids, r.b.Path(bundle.LogsDir))
+	snap, err := takeSnapshot(ctx, r.store, r.engine, r.info.Index, ids)
 	if err != nil {
 		snap.Error = err.Error()
 		r.note("consistency snapshot incomplete: %v", err)
@@ -70,7 +70,7 @@ func (r *runner) collect(ctx context.Context) (string, error) {
 	if werr := bundle.WriteJSON(r.b.Path(ConsistencyFile), snap); werr != nil {
 		return "", werr
 	}
-	c := snap.Count()
+	c := snap.Count(nil)
 	// Projectors flush their spans on SIGTERM; stop them before the receiver.
 	if err := stopAll(r.stack.projectorChildren(), 10*time.Second); err != nil {
 		r.note("%v", err)

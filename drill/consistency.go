@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,8 +30,6 @@ type Snapshot struct {
 	Pending    int64 `json:"pending"`
 	Processing int64 `json:"processing"`
 	Done       int64 `json:"done"`
-	// Duplicates are events claimed again after an ack marked them done.
-	Duplicates []string `json:"duplicates"`
 	// Error says why the snapshot is incomplete (engine or database unreachable).
 	Error string `json:"error,omitempty"`
 }
@@ -90,17 +89,19 @@ func (c Counts) Field(name string) (int, bool) {
 
 // Count classifies every entity of the snapshot. A row is consistent when
 // the engine holds it at its newest version (or, deleted, does not hold
-// it); otherwise it is excused only by a dead letter of the entity, which
-// is listed. Unexcused rows are lost (missing from the engine), stale (an
-// older version) or ghosts (a deleted row, or a version the source never
-// had, still in the engine).
-func (s Snapshot) Count() Counts {
+// it); otherwise it is excused only by a dead letter of its newest version,
+// which is listed. Unexcused rows are lost (missing from the engine, or
+// missing from the source although the run wrote it), stale (an older
+// version) or ghosts (a deleted row, or a version the source never had,
+// still in the engine). resent are the events sent again after they
+// succeeded (see resent).
+func (s Snapshot) Count(resent []string) Counts {
 	dead := map[string]bool{}
 	for _, d := range s.DeadLetters {
-		dead[d.EntityID] = true
+		dead[fmt.Sprintf("%s@%d", d.EntityID, d.Version)] = true
 	}
 	c := Counts{DeadLettered: len(s.DeadLetters), Pending: int(s.Pending), Processing: int(s.Processing),
-		Duplicates: len(s.Duplicates), Examples: map[string][]string{}}
+		Duplicates: len(resent), Examples: map[string][]string{}}
 	add := func(field, id string) {
 		if len(c.Examples[field]) < 5 {
 			c.Examples[field] = append(c.Examples[field], id)
@@ -112,7 +113,10 @@ func (s Snapshot) Count() Counts {
 			found++
 		}
 		switch {
-		case e.SourceMissing || dead[e.ID]:
+		case e.SourceMissing:
+			c.Lost++
+			add("lost", e.ID+" (no source row)")
+		case dead[fmt.Sprintf("%s@%d", e.ID, e.SourceVersion)]:
 			continue
 		case e.SourceDeleted && e.EngineFound:
 			c.Ghost++
@@ -133,7 +137,7 @@ func (s Snapshot) Count() Counts {
 		c.Ghost += extra
 		add("ghost", fmt.Sprintf("%d documents of no entity of the run", extra))
 	}
-	for _, d := range s.Duplicates {
+	for _, d := range resent {
 		add("duplicates", d)
 	}
 	for _, d := range s.DeadLetters {
@@ -145,9 +149,9 @@ func (s Snapshot) Count() Counts {
 	return c
 }
 
-// takeSnapshot reads the run's source rows, the engine's copies, the
-// outbox and the components' claim and ack log lines.
-func takeSnapshot(ctx context.Context, st outbox.Store, engine *search.Client, index string, ids []string, logsDir string) (Snapshot, error) {
+// takeSnapshot reads the run's source rows, the engine's copies and the
+// outbox.
+func takeSnapshot(ctx context.Context, st outbox.Store, engine *search.Client, index string, ids []string) (Snapshot, error) {
 	snap := Snapshot{Index: index}
 	src, err := st.Sources(ctx, ids)
 	if err != nil {
@@ -192,29 +196,31 @@ func takeSnapshot(ctx context.Context, st outbox.Store, engine *search.Client, i
 		return snap, fmt.Errorf("outbox stats: %w", err)
 	}
 	snap.Pending, snap.Processing, snap.Done = stats.Counts[outbox.StatusPending], stats.Counts[outbox.StatusProcessing], stats.Counts[outbox.StatusDone]
-	if snap.Duplicates, err = resent(logsDir); err != nil {
-		return snap, err
-	}
 	return snap, nil
 }
 
 // resent reads the components' JSON logs (DESIGN.md: a line per claim
-// with its event_ids, a line per ack with outbox_event_id and result) and
-// names every event claimed again after an ack marked it done: a
-// successful item sent twice.
+// with its event_ids, a line per ack with outbox_event_id, result and the
+// engine's http_status) and names every event claimed again after it
+// succeeded: after an ack marked it done, or after an ack reported a 2xx
+// answer for its item (a worker that retries successful items). A fenced
+// ack (result=refused: the lease was lost) is no success of its own. Logs with
+// no claim line at all cannot tell, which is an error.
 func resent(logsDir string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(logsDir, "*.ndjson"))
 	if err != nil {
 		return nil, err
 	}
 	type line struct {
-		Time     time.Time `json:"time"`
-		Msg      string    `json:"msg"`
-		Result   string    `json:"result"`
-		EventID  string    `json:"outbox_event_id"`
-		EventIDs []string  `json:"event_ids"`
+		Time       time.Time `json:"time"`
+		Msg        string    `json:"msg"`
+		Result     string    `json:"result"`
+		HTTPStatus int       `json:"http_status"`
+		EventID    string    `json:"outbox_event_id"`
+		EventIDs   []string  `json:"event_ids"`
 	}
 	var lines []line
+	claims := 0
 	for _, path := range files {
 		if filepath.Base(path) == ForwardLogFile {
 			continue
@@ -233,6 +239,9 @@ func resent(logsDir string) ([]string, error) {
 			var l line
 			if json.Unmarshal(b, &l) == nil {
 				lines = append(lines, l)
+				if l.Msg == "claim" {
+					claims++
+				}
 			}
 		}
 		err = sc.Err()
@@ -241,17 +250,20 @@ func resent(logsDir string) ([]string, error) {
 			return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 		}
 	}
+	if claims == 0 {
+		return nil, errors.New("no claim log lines (msg=claim with event_ids) in the bundle: cannot tell which events were sent again")
+	}
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Time.Before(lines[j].Time) })
-	done := map[string]bool{}
+	succeeded := map[string]bool{}
 	seen := map[string]bool{}
 	var out []string
 	for _, l := range lines {
 		switch {
-		case l.Msg == "ack" && l.Result == "done":
-			done[l.EventID] = true
+		case l.Msg == "ack" && (l.Result == "done" || (l.HTTPStatus/100 == 2 && l.Result != "refused")):
+			succeeded[l.EventID] = true
 		case l.Msg == "claim":
 			for _, id := range l.EventIDs {
-				if done[id] && !seen[id] {
+				if succeeded[id] && !seen[id] {
 					seen[id] = true
 					out = append(out, id)
 				}

@@ -1,18 +1,25 @@
 package drill
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"firedrill/drill/bundle"
 	"firedrill/fault"
 	"firedrill/fault/httpproxy"
 	"firedrill/fault/writeblock"
+	"firedrill/outbox"
 )
 
 // supported reports whether the harness drives kind.
@@ -30,9 +37,9 @@ func (r *runner) inject(ctx context.Context) (fault.Revert, error) {
 		}
 		inj = &httpproxy.Injector{Client: httpproxy.Client{Admin: r.stack.adminURL}, Spec: spec}
 	case k == fault.KindWriteBlock:
-		r.wbMetrics = fault.NewMetrics(prometheus.NewRegistry())
 		j := fault.Journal{Dir: r.o.StateDir}
-		w, err := writeblock.New(writeblock.Config{Search: r.o.Env.searchConfig(r.stack.engineURL), Index: r.info.Index, Metrics: r.wbMetrics, Journal: &j})
+		w, err := writeblock.New(writeblock.Config{Search: r.o.Env.searchConfig(r.stack.engineURL), Index: r.info.Index,
+			Metrics: fault.NewMetrics(prometheus.NewRegistry()), Journal: &j})
 		if err != nil {
 			return nil, err
 		}
@@ -50,11 +57,16 @@ func (r *runner) inject(ctx context.Context) (fault.Revert, error) {
 	return revert, err
 }
 
-// revert ends the fault and runs the scenario's after-steps.
+// revert ends the fault and runs the scenario's after-steps. The fault's
+// proof is what it did: the proxy's injection count, or for a write block
+// the writes the engine refused (403 items in the proxy's forward log).
 func (r *runner) revert(ctx context.Context, revert fault.Revert) (string, error) {
 	note := "reverted"
 	if httpproxy.Handles(r.o.Scenario.Fault.Kind) {
-		if st, err := (httpproxy.Client{Admin: r.stack.adminURL}).Status(ctx); err == nil {
+		st, err := (httpproxy.Client{Admin: r.stack.adminURL}).Status(ctx)
+		if err != nil {
+			r.note("the fault proxy's status could not be read, so its injections are unknown: %v", err)
+		} else {
 			w := st.Active
 			if w == nil && len(st.History) > 0 {
 				w = &st.History[len(st.History)-1]
@@ -65,18 +77,31 @@ func (r *runner) revert(ctx context.Context, revert fault.Revert) (string, error
 			}
 		}
 	}
+	r.info.FaultEnd = time.Now().UTC()
+	if end := r.info.FaultStart.Add(r.o.Recipe.Duration); end.Before(r.info.FaultEnd) {
+		r.info.FaultEnd = end // the window ended on its own (the proxy expires it)
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fault.RevertTimeout)
 	defer cancel()
 	if err := revert(rctx); err != nil {
 		return "", fmt.Errorf("REVERT FAILED: %w", err)
 	}
-	r.info.FaultEnd = time.Now().UTC()
-	if r.wbMetrics != nil {
-		r.info.Injected = int64(r.wbMetrics.Count(fault.KindWriteBlock))
-		note = fmt.Sprintf("reverted; injected %d", r.info.Injected)
+	r.reverted = true
+	if r.o.Scenario.Fault.Kind == fault.KindWriteBlock {
+		n, err := refusedWrites(r.b.Path(bundle.LogsDir, ForwardLogFile), r.info.Index)
+		if err != nil {
+			r.note("count the writes the block refused: %v", err)
+		}
+		r.info.Injected = int64(n)
+		note = fmt.Sprintf("reverted; the engine refused %d writes while blocked", n)
 	}
 	for _, step := range r.o.Scenario.Fault.After {
 		if step == "replay" {
+			// A bulk still in flight may yet be refused and dead-lettered:
+			// replay once nothing is processing.
+			if err := r.settle(ctx, 30*time.Second); err != nil {
+				r.note("replay: %v", err)
+			}
 			n, err := r.store.Replay(ctx, "", false)
 			if err != nil {
 				return "", fmt.Errorf("replay dead letters: %w", err)
@@ -85,6 +110,45 @@ func (r *runner) revert(ctx context.Context, revert fault.Revert) (string, error
 		}
 	}
 	return note, nil
+}
+
+// settle waits until no event is processing.
+func (r *runner) settle(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := r.store.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		if n := st.Counts[outbox.StatusProcessing]; n == 0 {
+			return nil
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("%d events still processing after %s", n, limit)
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// refusedWrites counts the bulk items of index the engine answered 403
+// (cluster_block_exception), from the proxy's forward log.
+func refusedWrites(path, index string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = f.Close() }()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		var it httpproxy.ForwardedItem
+		if json.Unmarshal(sc.Bytes(), &it) == nil && it.Forwarded && it.Status == http.StatusForbidden && strings.EqualFold(it.Index, index) {
+			n++
+		}
+	}
+	return n, sc.Err()
 }
 
 func applyOptions(spec *httpproxy.Spec, opts map[string]string) error {

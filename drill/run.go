@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,10 +80,15 @@ type RunFile struct {
 	DrainDeadlineS float64 `json:"drain_deadline_s"`
 	TimeToRecoverS float64 `json:"time_to_recover_s"`
 	// Injected is what the injector counted (proof the fault fired).
-	Injected   int64             `json:"fault_injected"`
-	Projectors int               `json:"projectors"`
-	Versions   map[string]string `json:"versions"`
-	Notes      []string          `json:"notes,omitempty"`
+	Injected   int64 `json:"fault_injected"`
+	Projectors int   `json:"projectors"`
+	// ProjectorArgs are the extra projector arguments in force
+	// (stack.args, then FIREDRILL_PROJECTOR_ARGS), e.g. a --policy.
+	ProjectorArgs []string `json:"projector_args,omitempty"`
+	// Wiring names the stack's pieces, secrets redacted.
+	Wiring   map[string]string `json:"wiring"`
+	Versions map[string]string `json:"versions"`
+	Notes    []string          `json:"notes,omitempty"`
 }
 
 // File names the harness adds to the bundle.
@@ -105,8 +111,10 @@ type runner struct {
 	scr    *metrics.Scraper
 	recv   *traces.Receiver
 	plan   []outbox.Change
-	// wbMetrics counts the write block's injection (in-process injectors).
-	wbMetrics *fault.Metrics
+	// loadEnd is when the writer finished.
+	loadEnd time.Time
+	// reverted is set once the fault's revert succeeded.
+	reverted bool
 }
 
 // Run performs one drill run and returns its bundle. An error of setup
@@ -199,9 +207,8 @@ func (r *runner) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	reverted := false
 	defer func() {
-		if !reverted && revert != nil { // an error or Ctrl-C between inject and revert
+		if !r.reverted && revert != nil { // an error, a failed revert or Ctrl-C after inject
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fault.RevertTimeout)
 			defer cancel()
 			_ = revert(rctx)
@@ -218,11 +225,10 @@ func (r *runner) run(ctx context.Context) error {
 			if err := r.scr.ScrapeNow(ctx, MarkFaultEnd); err != nil {
 				r.note("scrape at the end of the fault window: %v", err)
 			}
-			reverted = true
 			return r.revert(ctx, revert)
 		}},
 		{"drain", func() (string, error) { return r.drain(ctx) }},
-		{"after", func() (string, error) { return "after scrape", r.scr.ScrapeNow(ctx, MarkAfter) }},
+		{"after", func() (string, error) { return r.after(ctx) }},
 		{"collect", func() (string, error) { return r.collect(ctx) }},
 	}
 	for _, st := range rest {
@@ -255,7 +261,14 @@ func (r *runner) preflight(ctx context.Context) (string, error) {
 	if r.o.Recipe.Duration <= 0 {
 		return "", fmt.Errorf("%w: the recipe has no window: set fault.duration_s in the scenario or FAULT_DURATION_S", ErrSetup)
 	}
+	if hold := scenario.Duration(s.Phases.HoldS); hold > r.o.Recipe.Duration {
+		return "", fmt.Errorf("%w: phases.hold_s (%s) is longer than the fault window FAULT_DURATION_S=%s (from %s): the fault would end before the hold; raise the duration or lower hold_s",
+			ErrSetup, hold, r.o.Recipe.Duration, r.o.Recipe.Source(fault.VarDuration))
+	}
 	e := r.o.Env
+	if e.OTLPEndpoint != "" && e.JaegerQueryURL == "" && hasCheck(s, scenario.CheckTrace) {
+		return "", fmt.Errorf("%w: spans go to FIREDRILL_OTLP_ENDPOINT but no FIREDRILL_JAEGER_QUERY_URL says where to read them back, and scenario %s has trace checks", ErrSetup, s.ID)
+	}
 	for _, t := range []string{e.DBURL, e.SearchURL} {
 		if t == "" || !strings.Contains(t, "://") {
 			continue
@@ -275,6 +288,18 @@ func (r *runner) preflight(ctx context.Context) (string, error) {
 	r.store = st
 	if err := st.Migrate(ctx); err != nil {
 		return "", fmt.Errorf("%w: database %s: migrate: %w", ErrSetup, store.Redact(dbURL), err)
+	}
+	// Drain, counts and replay read the whole outbox: it must hold nothing
+	// unfinished (or, with a replay, no dead letter) of anybody else.
+	stats, err := st.Stats(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: database %s: %w", ErrSetup, store.Redact(dbURL), err)
+	}
+	if n := stats.Counts[outbox.StatusPending] + stats.Counts[outbox.StatusProcessing]; n > 0 {
+		return "", fmt.Errorf("%w: database %s holds %d unfinished events of other writers: drain them (firedrill projector) or give the drill its own database or schema", ErrSetup, store.Redact(dbURL), n)
+	}
+	if n := stats.Counts[outbox.StatusFailed]; n > 0 && slices.Contains(s.Fault.After, "replay") {
+		return "", fmt.Errorf("%w: database %s holds %d dead letters and scenario %s replays dead letters after its window: list them (firedrill outbox failed), replay or remove them first, or give the drill its own database or schema", ErrSetup, store.Redact(dbURL), n, s.ID)
 	}
 	if e.SearchURL != "" {
 		c, err := search.New(e.searchConfig(e.SearchURL))
@@ -334,11 +359,11 @@ func (r *runner) start(ctx context.Context) (string, error) {
 	if otlp == "" {
 		recv, err := traces.NewReceiver(r.b.Path(bundle.TracesDir, SpansFile))
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("%w: trace receiver: %w", ErrSetup, err)
 		}
 		r.recv = recv
 		if err := recv.Listen(ctx, "127.0.0.1:0"); err != nil {
-			return "", err
+			return "", fmt.Errorf("%w: trace receiver: %w", ErrSetup, err)
 		}
 		otlp = recv.URL()
 	}
@@ -350,7 +375,7 @@ func (r *runner) start(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	if err := r.engine.CreateIndex(ctx, r.info.Index, []byte(projector.IndexMapping)); err != nil {
-		return "", fmt.Errorf("create index %s: %w", r.info.Index, err)
+		return "", fmt.Errorf("%w: create index %s: %w", ErrSetup, r.info.Index, err)
 	}
 	sc := scenarioStack{count: s.Stack.Projectors, command: s.Stack.Command, args: s.Stack.Args, extra: r.o.ProjectorArgs}
 	if err := r.stack.startProjectors(ctx, sc, r.o.Env, otlp, r.info.Index, r.info.RunID); err != nil {
@@ -362,6 +387,12 @@ func (r *runner) start(ctx context.Context) (string, error) {
 	}
 	r.scr = metrics.NewScraper(r.b.Path(bundle.MetricsDir), targets, r.o.ScrapeInterval)
 	r.scr.Start(ctx)
+	r.info.ProjectorArgs = append(append([]string{}, s.Stack.Args...), r.o.ProjectorArgs...)
+	r.info.Wiring = map[string]string{"db": store.Redact(r.stack.dbURL), "search": telemetry.RedactURL(r.stack.engineURL),
+		"fault_proxy": r.stack.proxyURL, "otlp": telemetry.RedactURL(otlp)}
+	if r.o.Env.JaegerQueryURL != "" {
+		r.info.Wiring["jaeger_query"] = telemetry.RedactURL(r.o.Env.JaegerQueryURL)
+	}
 	return fmt.Sprintf("%d projector(s), engine %s, proxy %s, index %s", len(r.stack.projectors),
 		telemetry.RedactURL(r.stack.engineURL), r.stack.proxyURL, r.info.Index), nil
 }
@@ -389,39 +420,64 @@ func (r *runner) load(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("write load: %w", err)
 		}
 	}
+	r.loadEnd = time.Now()
 	return fmt.Sprintf("%d changes (%d creates, %d updates, %d deletes), source rows and events together", len(changes), counts.Creates, counts.Updates, counts.Deletes), nil
 }
 
+// hold keeps the fault until its window (the recipe's duration from
+// injection) ends; preflight made sure hold_s fits in it.
 func (r *runner) hold(ctx context.Context) (string, error) {
-	d := scenario.Duration(r.o.Scenario.Phases.HoldS)
-	if until := time.Until(r.info.FaultStart.Add(r.o.Recipe.Duration)); until > d {
-		d = until // the window is the recipe's duration from injection
+	d := time.Until(r.info.FaultStart.Add(r.o.Recipe.Duration))
+	if min := time.Until(r.loadEnd.Add(scenario.Duration(r.o.Scenario.Phases.HoldS))); min > d {
+		d = min
 	}
-	return fmt.Sprintf("held %.1fs", d.Seconds()), sleepCtx(ctx, d)
+	return fmt.Sprintf("held %.1fs, to the end of the %s window", max(d, 0).Seconds(), r.o.Recipe.Duration), sleepCtx(ctx, d)
 }
 
+// drain waits until nothing is pending or processing, or the deadline. The
+// time to recover runs from the end of the fault window.
 func (r *runner) drain(ctx context.Context) (string, error) {
-	start := time.Now()
-	deadline := start.Add(scenario.Duration(r.o.Scenario.Phases.DrainDeadlineS))
+	limit := scenario.Duration(r.o.Scenario.Phases.DrainDeadlineS)
+	dctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	since := func() float64 { return time.Since(r.info.FaultEnd).Seconds() }
+	var left int64
 	for {
-		st, err := r.store.Stats(ctx)
-		if err != nil {
-			return "", err
+		st, err := r.store.Stats(dctx)
+		if err == nil {
+			left = st.Counts[outbox.StatusPending] + st.Counts[outbox.StatusProcessing]
+			if left == 0 {
+				r.info.Drained = true
+				r.info.TimeToRecoverS = since()
+				return fmt.Sprintf("drained %.1fs after the fault ended (%d done, %d dead letters)", r.info.TimeToRecoverS,
+					st.Counts[outbox.StatusDone], st.Counts[outbox.StatusFailed]), nil
+			}
 		}
-		left := st.Counts[outbox.StatusPending] + st.Counts[outbox.StatusProcessing]
-		if left == 0 {
-			r.info.Drained = true
-			r.info.TimeToRecoverS = time.Since(start).Seconds()
-			return fmt.Sprintf("drained in %.1fs (%d done, %d dead letters)", r.info.TimeToRecoverS, st.Counts[outbox.StatusDone], st.Counts[outbox.StatusFailed]), nil
+		if ctx.Err() != nil {
+			return "", ctx.Err()
 		}
-		if time.Now().After(deadline) {
-			r.info.TimeToRecoverS = time.Since(start).Seconds()
-			return fmt.Sprintf("NOT drained by the %.0fs deadline: %d events left", r.o.Scenario.Phases.DrainDeadlineS, left), nil
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return "", err
+		if dctx.Err() != nil || sleepCtx(dctx, 50*time.Millisecond) != nil {
+			r.info.TimeToRecoverS = since()
+			why := fmt.Sprintf("%d events left", left)
+			if err != nil {
+				why = "the outbox could not be read: " + err.Error()
+			}
+			return fmt.Sprintf("NOT drained by the %s deadline: %s", limit, why), nil
 		}
 	}
+}
+
+// after takes the after scrape once the projectors' counters have settled:
+// a projector counts an outcome just after its ack commits, so the drain
+// can see an empty outbox a moment before the last counts are exported.
+func (r *runner) after(ctx context.Context) (string, error) {
+	if err := sleepCtx(ctx, 3*r.o.ScrapeInterval); err != nil {
+		return "", err
+	}
+	if err := r.scr.ScrapeNow(ctx, MarkAfter); err != nil {
+		r.note("after scrape: %v", err) // the periodic scrapes remain; collect still runs
+	}
+	return "after scrape", nil
 }
 
 func (r *runner) close() error {
@@ -439,6 +495,15 @@ func (r *runner) close() error {
 		errs = append(errs, r.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+func hasCheck(s *scenario.Scenario, kind string) bool {
+	for _, c := range s.Checks {
+		if c.Kind == kind {
+			return true
+		}
+	}
+	return false
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

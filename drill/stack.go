@@ -10,6 +10,7 @@ import (
 
 	"firedrill/drill/bundle"
 	"firedrill/search"
+	"firedrill/telemetry"
 )
 
 // Env is where the stack's pieces live: empty fields are embedded (started
@@ -101,12 +102,15 @@ func (s *stack) startEngine(ctx context.Context, env Env) error {
 		s.engineURL = "http://" + a
 	}
 	paddr, aaddr := s.b.Path("proxy.addr"), s.b.Path("proxy-admin.addr")
-	argv := []string{s.bin, "fault", "proxy", "--upstream", s.engineURL, "--addr-file", paddr,
+	// The upstream goes through the environment: a URL may carry user:pass,
+	// and ps shows command lines.
+	argv := []string{s.bin, "fault", "proxy", "--addr-file", paddr,
 		"--admin-addr-file", aaddr, "--forward-log", s.b.Path(bundle.LogsDir, ForwardLogFile)}
+	penv := []string{"FIREDRILL_SEARCH_URL=" + s.engineURL}
 	if env.SearchCAFile != "" {
-		argv = append(argv, "--upstream-ca-file", env.SearchCAFile)
+		penv = append(penv, "FIREDRILL_SEARCH_CA_FILE="+env.SearchCAFile)
 	}
-	c, err := s.start(ctx, "fault-proxy", argv, nil)
+	c, err := s.start(ctx, "fault-proxy", argv, penv)
 	if err != nil {
 		return err
 	}
@@ -162,6 +166,7 @@ func (s *stack) startProjectors(ctx context.Context, sc scenarioStack, e Env, ot
 			}
 		}
 		if err := waitHTTP(ctx, "http://"+a+"/readyz", readyTimeout); err != nil {
+			_ = c.stop(time.Second)
 			return fmt.Errorf("%s: %w (its log: %s)", name, err, c.log.Name())
 		}
 		s.projectors = append(s.projectors, &projectorProc{c: c, metrics: a, worker: worker})
@@ -211,7 +216,7 @@ func waitHTTP(ctx context.Context, url string, d time.Duration) error {
 			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %s", url, d, last)
+			return fmt.Errorf("%s not ready after %s: %s", telemetry.RedactURL(url), d, last)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -44,6 +44,11 @@ type Result struct {
 	Consistency *Counts `json:"consistency,omitempty"`
 }
 
+// NotJudged is the observed value of a check the evidence cannot decide
+// (a metric never exported, no spans collected, no snapshot): such a check
+// does not pass, and without a failing check it makes the run INCONCLUSIVE.
+const NotJudged = "n/a"
+
 // CheckResult is one check's outcome.
 type CheckResult struct {
 	Name     string `json:"name"`
@@ -66,6 +71,9 @@ type evidence struct {
 	snap     *Snapshot
 	spans    []traces.Span
 	spansErr error
+	// resent are events sent again after they succeeded (from the logs).
+	resent    []string
+	resentErr error
 }
 
 // Verify judges the run in b from its bundle alone and writes _result.json.
@@ -85,7 +93,7 @@ func Verify(ctx context.Context, b bundle.Bundle) (Result, error) {
 		res.Recipe = raw
 	}
 	if ev.snap != nil {
-		c := ev.snap.Count()
+		c := ev.snap.Count(ev.resent)
 		res.Consistency = &c
 	}
 	res.Checks = append(res.Checks, drainCheck(ev.info))
@@ -122,6 +130,7 @@ func readEvidence(b bundle.Bundle) (*evidence, error) {
 		ev.snap = &snap
 	}
 	ev.spans, ev.spansErr = readSpans(b)
+	ev.resent, ev.resentErr = resent(b.Path(bundle.LogsDir))
 	return ev, nil
 }
 
@@ -151,9 +160,12 @@ func verdict(ev *evidence, checks []CheckResult) (string, string) {
 	if ev.info.Injected <= 0 {
 		return VerdictInconclusive, fmt.Sprintf("the fault %s never fired: the run proves nothing", ev.info.FaultKind)
 	}
-	var failed []string
+	var failed, unjudged []string
 	for _, c := range checks {
-		if !c.Pass {
+		switch {
+		case c.Observed == NotJudged:
+			unjudged = append(unjudged, fmt.Sprintf("%s (%s)", c.Name, c.Note))
+		case !c.Pass:
 			failed = append(failed, fmt.Sprintf("%s (observed %s, expected %s)", c.Name, c.Observed, c.Expected))
 		}
 	}
@@ -162,6 +174,8 @@ func verdict(ev *evidence, checks []CheckResult) (string, string) {
 		return VerdictInconclusive, "no check ran: zero checks never PASS"
 	case len(failed) > 0:
 		return VerdictFail, fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(checks), strings.Join(failed, "; "))
+	case len(unjudged) > 0:
+		return VerdictInconclusive, fmt.Sprintf("%d of %d checks could not be judged from the evidence: %s", len(unjudged), len(checks), strings.Join(unjudged, "; "))
 	}
 	return VerdictPass, fmt.Sprintf("all %d checks passed; fault %s fired %d times", len(checks), ev.info.FaultKind, ev.info.Injected)
 }
@@ -192,7 +206,7 @@ func (ev *evidence) check(ctx context.Context, c scenario.Check) CheckResult {
 		err = fmt.Errorf("unknown check kind %q", c.Kind)
 	}
 	if err != nil {
-		r.Observed, r.Note = "n/a", err.Error()
+		r.Observed, r.Note = NotJudged, err.Error()
 		return r
 	}
 	r.Observed = strconv.FormatFloat(obs, 'f', -1, 64)
@@ -334,7 +348,10 @@ func (ev *evidence) consistency(c scenario.Check, r *CheckResult) (float64, erro
 	if ev.snap.Error != "" {
 		return 0, fmt.Errorf("the snapshot is incomplete: %s", ev.snap.Error)
 	}
-	counts := ev.snap.Count()
+	if c.Field == "duplicates" && ev.resentErr != nil {
+		return 0, ev.resentErr
+	}
+	counts := ev.snap.Count(ev.resent)
 	v, ok := counts.Field(c.Field)
 	if !ok {
 		return 0, fmt.Errorf("unknown consistency field %q", c.Field)

@@ -137,7 +137,12 @@ func TestVerifyStoredBundleWithBrokenEvidence(t *testing.T) {
 			if err := os.RemoveAll(b.Path(bundle.TracesDir)); err != nil {
 				t.Fatal(err)
 			}
-		}, VerdictFail, "batch spans carry result=retry reason=es_429"},
+		}, VerdictInconclusive, "batch spans carry result=retry reason=es_429"},
+		{"no claim log lines", func(t *testing.T, b bundle.Bundle) {
+			if err := os.Remove(b.Path(bundle.LogsDir, "projector-0.ndjson")); err != nil {
+				t.Fatal(err)
+			}
+		}, VerdictFail, "ack lines show es_429 retries"},
 		{"no retry log lines", func(t *testing.T, b bundle.Bundle) {
 			p := b.Path(bundle.LogsDir, "projector-0.ndjson")
 			data, err := os.ReadFile(p)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // Kind names what an injector does.
@@ -138,16 +137,4 @@ func (m *Metrics) Inc(k Kind, n int) {
 		return
 	}
 	m.injected.WithLabelValues(string(k)).Add(float64(n))
-}
-
-// Count is how many injections of kind k were counted.
-func (m *Metrics) Count(k Kind) float64 {
-	if m == nil {
-		return 0
-	}
-	var d dto.Metric
-	if err := m.injected.WithLabelValues(string(k)).Write(&d); err != nil {
-		return 0
-	}
-	return d.GetCounter().GetValue()
 }

@@ -93,20 +93,22 @@ func drillOne(c *cobra.Command, g *globals, f runFlags, id string) drillRow {
 			return row
 		}
 	}
+	if row.code == exitUsage {
+		return row // no stack ran: nothing to judge
+	}
+	// A run that broke after setup (a crashed child, Ctrl-C) left an
+	// incomplete bundle: verify judges it (INCONCLUSIVE), it is no FAIL.
 	res, verr := drill.Verify(c.Context(), b)
 	if verr != nil {
-		if err == nil {
-			row.verdict, row.code, row.why = "ERROR", exitUsage, "verify: "+verr.Error()
-		}
+		row.verdict, row.code, row.why = "ERROR", exitUsage, "verify: "+verr.Error()
 		return row
 	}
 	printResult(g.stdout, res)
-	if err == nil {
-		row.verdict, row.why = res.Verdict, res.Why
-		var ee *exitError
-		if verr := verdictErr(res); errors.As(verr, &ee) {
-			row.code = ee.code
-		}
+	row.verdict, row.why = res.Verdict, res.Why
+	row.code = exitOK
+	var ee *exitError
+	if verr := verdictErr(res); errors.As(verr, &ee) {
+		row.code = ee.code
 	}
 	if xerr := exportRun(c.Context(), g, b); xerr != nil {
 		fprintf(g.stderr, "export: %v\n", xerr)

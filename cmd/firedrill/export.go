@@ -10,7 +10,7 @@ import (
 )
 
 func newExportCmd(g *globals) *cobra.Command {
-	var f pickFlags
+	f := pickFlags{stderr: g.stderr}
 	c := &cobra.Command{
 		Use:   "export SCENARIO [--since 10m | --run-id ID]",
 		Short: "Pack a run's evidence: Jaeger trace JSON, an archive, and an offline report.html",

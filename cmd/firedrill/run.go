@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +18,8 @@ import (
 	"firedrill/drill/bundle"
 	"firedrill/drill/scenario"
 	"firedrill/fault"
+	"firedrill/store"
+	"firedrill/telemetry"
 )
 
 // runFlags are the flags of run and drill.
@@ -73,7 +77,7 @@ func runOne(c *cobra.Command, g *globals, f runFlags, id string) (bundle.Bundle,
 	if err != nil {
 		return bundle.Bundle{}, err
 	}
-	unlock, err := lockStack(o)
+	unlock, err := lockStack(o, f.stateDir)
 	if err != nil {
 		return bundle.Bundle{}, err
 	}
@@ -107,8 +111,8 @@ func runOptions(c *cobra.Command, g *globals, f runFlags, id string) (drill.Opti
 			return drill.Options{}, usageErr("--env: %v", err)
 		}
 	}
-	get := func(k string) string { // env file < process environment
-		if v, ok := os.LookupEnv(k); ok && v != "" {
+	get := func(k string) string { // env file < process environment (set empty, it still wins)
+		if v, ok := os.LookupEnv(k); ok {
 			return v
 		}
 		return vars[k]
@@ -197,24 +201,30 @@ func envName(path string) string {
 	return n
 }
 
-// lockStack keeps two drills off one real stack: an flock on
-// <root>/.stack-<env>.lock held for the run. Embedded stacks are the run's
-// own and need none.
-func lockStack(o drill.Options) (func(), error) {
+// lockStack keeps two drills off one real stack: an flock held for the
+// run on a file in the state dir named after the stack itself (its
+// database and engine, redacted), so two env files or two evidence roots
+// naming the same services still exclude each other. Embedded stacks are
+// the run's own and need none.
+func lockStack(o drill.Options, stateDir string) (func(), error) {
 	if o.Env.DBURL == "" && o.Env.SearchURL == "" {
 		return func() {}, nil
 	}
-	if err := os.MkdirAll(o.Root, 0o755); err != nil {
-		return nil, setupErr("evidence root", err)
+	dir := filepath.Join(stateDir, "locks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, setupErr("stack lock", err)
 	}
-	path := filepath.Join(o.Root, ".stack-"+o.Env.Name+".lock")
+	id := store.Redact(o.Env.DBURL) + " " + telemetry.RedactURL(o.Env.SearchURL)
+	sum := sha256.Sum256([]byte(id))
+	path := filepath.Join(dir, "stack-"+hex.EncodeToString(sum[:8])+".lock")
 	fh, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, setupErr("stack lock", err)
 	}
 	if err := syscall.Flock(int(fh.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
 		_ = fh.Close()
-		return nil, usageErr("another drill holds the %s stack (lock %s); wait for it or use another env", o.Env.Name, path)
+		return nil, usageErr("another drill holds the stack %s (lock %s: %s); wait for it to finish", id, path, strings.TrimSpace(string(holder)))
 	}
 	_ = fh.Truncate(0)
 	_, _ = fmt.Fprintf(fh, "pid %d since %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))

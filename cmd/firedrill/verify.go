@@ -17,6 +17,8 @@ import (
 type pickFlags struct {
 	rootFlags
 	runID, since string
+	// stderr, when set, hears when a newer run than the one picked is not complete.
+	stderr io.Writer
 }
 
 func (f *pickFlags) register(c *cobra.Command) {
@@ -51,11 +53,17 @@ func (f *pickFlags) pick(id string) (bundle.Bundle, error) {
 	if err != nil {
 		return bundle.Bundle{}, err
 	}
+	if f.runID == "" && f.stderr != nil {
+		if runs, err := bundle.List(f.root, f.lab, id); err == nil && len(runs) > 0 && runs[0].RunID != r.RunID {
+			fprintf(f.stderr, "note: the newest run %s is %s; this reads %s, the newest complete one (--run-id picks another)\n",
+				runs[0].RunID, runs[0].State.State, r.RunID)
+		}
+	}
 	return r.Bundle, nil
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
-	var f pickFlags
+	f := pickFlags{stderr: g.stderr}
 	c := &cobra.Command{
 		Use:   "verify SCENARIO [--since 10m | --run-id ID]",
 		Short: "Judge a run from its bundle alone and write _result.json",
