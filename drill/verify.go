@@ -150,6 +150,9 @@ func drainCheck(info RunFile) CheckResult {
 // fired (the run proved nothing), FAIL when any check failed, PASS when at
 // least one check ran and all passed.
 func verdict(ev *evidence, checks []CheckResult) (string, string) {
+	if ev.state.State == bundle.StateRunning && !ev.state.InProgress() {
+		return VerdictInconclusive, fmt.Sprintf("the harness (pid %d) died before the run finished: the evidence is incomplete", ev.state.PID)
+	}
 	if ev.state.State != bundle.StateComplete {
 		why := "the run is " + ev.state.State
 		if ev.state.Why != "" {

@@ -12,6 +12,7 @@ import (
 
 	"firedrill/drill"
 	"firedrill/drill/bundle"
+	"firedrill/fault"
 	"firedrill/outbox/outboxtest"
 	"firedrill/search/searchtest"
 )
@@ -311,5 +312,116 @@ func TestDrillWithRealJaeger(t *testing.T) {
 		if c.Kind == "trace" && (!c.Pass || c.Observed == "0") {
 			t.Errorf("trace check from Jaeger's spans: %+v", c)
 		}
+	}
+}
+
+func TestDrillCommandsRejectBadInput(t *testing.T) {
+	root := drillEnv(t)
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"unknown scenario", nil, []string{"run", "nope"}, `no such scenario "nope"`},
+		{"scenario disagrees with FAULT_SCENARIO", map[string]string{"FAULT_SCENARIO": "es_bulk_partial"}, []string{"run", "es_429_inject"}, "FAULT_SCENARIO=es_bulk_partial"},
+		{"rate out of range", nil, []string{"run", "es_429_inject", "--rate", "2"}, "FAULT_RATE"},
+		{"hold longer than the window", nil, []string{"run", "es_429_inject", "--duration", "0.5"}, "phases.hold_s"},
+		{"from a directory that is no run", nil, []string{"run", "es_429_inject", "--from", t.TempDir()}, "--from"},
+		{"from with a recipe flag", nil, []string{"run", "es_429_inject", "--from", t.TempDir(), "--rate", "0.5"}, "drop --rate"},
+		{"drill without a scenario", nil, []string{"drill"}, "one scenario id or --all"},
+		{"verify with no run", nil, []string{"verify", "es_429_inject"}, "no matching run"},
+		{"bad label", nil, []string{"run", "es_429_inject", "--label", "../x"}, "--label"},
+		{"unreadable env file", nil, []string{"run", "es_429_inject", "--env", "/nonexistent.env"}, "--env"},
+		{"unreachable database", map[string]string{"FIREDRILL_DB_URL": "postgres://u:secret@127.0.0.1:1/db?connect_timeout=2"}, []string{"run", "es_429_inject"}, "FIREDRILL_DB_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			code, stdout, stderr := runCLI(context.Background(), append(tt.args, "--root", root)...)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want 3\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr does not name %q:\n%s", tt.want, stderr)
+			}
+			if strings.Contains(stderr+stdout, "secret") {
+				t.Errorf("a password reached the terminal:\n%s", stderr)
+			}
+		})
+	}
+}
+
+func TestRunFromBundleRepeatsTheRecipe(t *testing.T) {
+	root := drillEnv(t)
+	if code, _, stderr := runCLI(context.Background(), "run", "es_429_inject", "--root", root, "--duration", "2.5", "--every-n", "3", "--label", "first"); code != exitOK {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	first, err := bundle.Find(root, bundle.DefaultLab, "es_429_inject", "", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FAULT_EVERY_N", "7") // ignored: --from repeats the recorded recipe
+	if code, _, stderr := runCLI(context.Background(), "run", "es_429_inject", "--root", root, "--from", first.Dir(), "--label", "again"); code != exitOK {
+		t.Fatalf("--from run: exit %d\n%s", code, stderr)
+	}
+	runs, err := bundle.List(root, bundle.DefaultLab, "es_429_inject")
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("got %d runs (%v), want 2", len(runs), err)
+	}
+	var a, b map[string]map[string]string
+	if err := bundle.ReadJSON(first.Path(bundle.RecipeFile), &a); err != nil {
+		t.Fatal(err)
+	}
+	again := runs[0]
+	if again.RunID == first.RunID {
+		again = runs[1]
+	}
+	if err := bundle.ReadJSON(again.Path(bundle.RecipeFile), &b); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"FAULT_DURATION_S", "FAULT_EVERY_N", "FAULT_MATCH", "FAULT_SCENARIO"} {
+		if a[k]["value"] != b[k]["value"] {
+			t.Errorf("%s: got %q in the --from run, want %q as recorded", k, b[k]["value"], a[k]["value"])
+		}
+	}
+	if b["FAULT_EVERY_N"]["value"] != "3" {
+		t.Errorf("FAULT_EVERY_N: got %q, want 3 (the first run's flag)", b["FAULT_EVERY_N"]["value"])
+	}
+}
+
+func TestInterruptedRunRevertsItsFault(t *testing.T) {
+	root := drillEnv(t)
+	state := os.Getenv("FIREDRILL_STATE_DIR")
+	cmd, out := child(t, "run", "es_write_block_4xx", "--root", root, "--state-dir", state)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "== hold") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never reached its hold phase:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if cmd.ProcessState.ExitCode() == 0 {
+		t.Fatalf("an interrupted run exited 0 (%v):\n%s", err, out)
+	}
+	recs, err := fault.Journal{Dir: filepath.Join(state, "faults")}.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 0 {
+		t.Fatalf("the write block is still journaled after the interrupted run: %+v\n%s", recs, out)
+	}
+	runs, err := bundle.List(root, bundle.DefaultLab, "es_write_block_4xx")
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("got %d runs (%v)", len(runs), err)
+	}
+	if runs[0].State.State != bundle.StateIncomplete {
+		t.Errorf("got state %q, want incomplete", runs[0].State.State)
 	}
 }
