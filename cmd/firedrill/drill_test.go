@@ -196,10 +196,13 @@ func TestKilledHarnessLeavesNoChildAndAnIncompleteRun(t *testing.T) {
 	if st.State == bundle.StateComplete || st.InProgress() {
 		t.Fatalf("got state %q (in progress %v), want a run that is neither complete nor in progress", st.State, st.InProgress())
 	}
-	// verify refuses to call it anything but INCONCLUSIVE.
+	// verify calls it nothing but INCONCLUSIVE, and records it incomplete.
 	code, stdout, _ := runCLI(context.Background(), "verify", "es_429_inject", "--root", root, "--run-id", runs[0].RunID)
 	if code != exitInconclusive && code != exitUsage {
 		t.Fatalf("verify of a killed run: exit %d, want 2 or 3\n%s", code, stdout)
+	}
+	if st, err := runs[0].ReadState(); err != nil || st.State != bundle.StateIncomplete {
+		t.Fatalf("after verify: got state %q (%v), want incomplete", st.State, err)
 	}
 }
 

@@ -83,6 +83,7 @@ func runOne(c *cobra.Command, g *globals, f runFlags, id string) (bundle.Bundle,
 	}
 	defer unlock()
 	recoverJournal(c.Context(), g, fault.Journal{Dir: o.StateDir})
+	markAbandoned(g.stderr, o.Root, o.Lab, o.Scenario.ID)
 	b, err := drill.Run(c.Context(), o)
 	switch {
 	case errors.Is(err, drill.ErrSetup):

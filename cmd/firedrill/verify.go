@@ -46,6 +46,7 @@ func (f *pickFlags) pick(id string) (bundle.Bundle, error) {
 		}
 		since = d
 	}
+	markAbandoned(f.stderr, f.root, f.lab, id)
 	r, err := bundle.Find(f.root, f.lab, id, f.runID, since, time.Now())
 	if errors.Is(err, bundle.ErrNoRun) {
 		return bundle.Bundle{}, usageErr("%v", err)
@@ -118,4 +119,18 @@ func verdictErr(res drill.Result) error {
 		return &exitError{code: exitFail, err: errors.New(res.Scenario + ": FAIL"), silent: true}
 	}
 	return &exitError{code: exitInconclusive, err: errors.New(res.Scenario + ": INCONCLUSIVE"), silent: true}
+}
+
+// markAbandoned records runs whose harness died as incomplete, and says so.
+func markAbandoned(w io.Writer, root, lab, scenario string) {
+	marked, err := bundle.MarkAbandoned(root, lab, scenario, time.Now())
+	if w == nil {
+		return
+	}
+	for _, r := range marked {
+		fprintf(w, "note: run %s: %s; marked incomplete\n", r.RunID, r.State.Why)
+	}
+	if err != nil {
+		fprintf(w, "warning: %v\n", err)
+	}
 }

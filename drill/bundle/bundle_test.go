@@ -136,3 +136,27 @@ func TestCleanKeepsRunningAndStaysInsideTheRoot(t *testing.T) {
 		t.Errorf("older than 1h: %+v, %v; want only the 7h-old complete run", removed, err)
 	}
 }
+
+func TestMarkAbandoned(t *testing.T) {
+	root := t.TempDir()
+	now := time.Now()
+	live := mkRun(t, root, now, bundle.StateRunning, os.Getpid())
+	dead := mkRun(t, root, now.Add(-time.Minute), bundle.StateRunning, deadPID(t))
+	done := mkRun(t, root, now.Add(-2*time.Minute), bundle.StateComplete, deadPID(t))
+	marked, err := bundle.MarkAbandoned(root, "default", "s", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(marked) != 1 || marked[0].RunID != dead.RunID {
+		t.Fatalf("got %d marked runs %+v, want only the dead one", len(marked), marked)
+	}
+	for _, c := range []struct {
+		b    bundle.Bundle
+		want string
+	}{{live, bundle.StateRunning}, {dead, bundle.StateIncomplete}, {done, bundle.StateComplete}} {
+		st, err := c.b.ReadState()
+		if err != nil || st.State != c.want {
+			t.Errorf("%s: got state %q (%v), want %s", c.b.RunID, st.State, err, c.want)
+		}
+	}
+}

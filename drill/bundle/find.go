@@ -96,3 +96,27 @@ func Find(root, lab, scenario, runID string, since time.Duration, now time.Time)
 	}
 	return Run{}, fmt.Errorf("%w: no complete run of %s in lab %s under %s within %s", ErrNoRun, scenario, lab, root, since)
 }
+
+// MarkAbandoned records as incomplete every run of scenario (every
+// scenario when empty) whose _state.json says running although its process
+// is gone: a harness killed with SIGKILL could not say so itself. It
+// returns the runs it marked.
+func MarkAbandoned(root, lab, scenario string, now time.Time) ([]Run, error) {
+	runs, err := List(root, lab, scenario)
+	if err != nil {
+		return nil, err
+	}
+	var marked []Run
+	for _, r := range runs {
+		if r.State.State != StateRunning || r.State.InProgress() {
+			continue
+		}
+		why := fmt.Sprintf("the harness (pid %d) died before the run finished", r.State.PID)
+		if err := r.Finish(StateIncomplete, why, now); err != nil {
+			return marked, err
+		}
+		r.State.State, r.State.Why = StateIncomplete, why
+		marked = append(marked, r)
+	}
+	return marked, nil
+}
