@@ -131,8 +131,9 @@ func (s *stack) startEngine(ctx context.Context, env Env) error {
 
 // startProjectors starts n projectors wired through the environment
 // (DESIGN.md "drilling a user's own worker"): FIREDRILL_DB_URL,
-// FIREDRILL_SEARCH_URL (the fault proxy), FIREDRILL_METRICS_ADDR,
-// FIREDRILL_RUN_ID, OTEL_EXPORTER_OTLP_ENDPOINT. Our own projector also gets
+// FIREDRILL_SEARCH_URL (the fault proxy), FIREDRILL_INDEX (the run's
+// index), FIREDRILL_WORKER_ID, FIREDRILL_METRICS_ADDR, FIREDRILL_RUN_ID,
+// OTEL_EXPORTER_OTLP_ENDPOINT. Our own projector also gets
 // --addr-file (no port is picked in advance); another command gets a free
 // port picked for it.
 func (s *stack) startProjectors(ctx context.Context, sc scenarioStack, e Env, otlp, index, runID string) error {
@@ -143,7 +144,7 @@ func (s *stack) startProjectors(ctx context.Context, sc scenarioStack, e Env, ot
 		metricsAddr := "127.0.0.1:0"
 		argv := sc.command
 		if len(argv) == 0 {
-			argv = []string{s.bin, "projector", "--addr-file", addrFile, "--index", index, "--worker-id", worker, "--poll-interval", "20ms"}
+			argv = []string{s.bin, "projector", "--addr-file", addrFile, "--poll-interval", "20ms"}
 		} else {
 			a, err := freePort(ctx)
 			if err != nil {
@@ -153,7 +154,7 @@ func (s *stack) startProjectors(ctx context.Context, sc scenarioStack, e Env, ot
 		}
 		argv = append(append(append([]string{}, argv...), sc.args...), sc.extra...)
 		env := []string{"FIREDRILL_DB_URL=" + s.dbURL, "FIREDRILL_SEARCH_URL=" + s.proxyURL, "FIREDRILL_METRICS_ADDR=" + metricsAddr,
-			"FIREDRILL_RUN_ID=" + runID, "OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp}
+			"FIREDRILL_RUN_ID=" + runID, "FIREDRILL_INDEX=" + index, "FIREDRILL_WORKER_ID=" + worker, "OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp}
 		env = append(env, e.childEnv()...)
 		c, err := s.start(ctx, name, argv, env)
 		if err != nil {

@@ -139,9 +139,9 @@ func drainCheck(info RunFile) CheckResult {
 	c := CheckResult{Name: "drained within the deadline", Kind: scenario.CheckConsistency, Query: "pending + processing events after revert",
 		Expected: fmt.Sprintf("0 within %.0fs", info.DrainDeadlineS), Pass: info.Drained}
 	if info.Drained {
-		c.Observed = fmt.Sprintf("drained in %.1fs", info.TimeToRecoverS)
+		c.Observed = fmt.Sprintf("drained %.1fs after the fault", info.TimeToRecoverS)
 	} else {
-		c.Observed = fmt.Sprintf("not drained after %.1fs", info.TimeToRecoverS)
+		c.Observed = fmt.Sprintf("not drained %.1fs after the fault", info.TimeToRecoverS)
 	}
 	return c
 }

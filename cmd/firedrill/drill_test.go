@@ -428,3 +428,40 @@ func TestInterruptedRunRevertsItsFault(t *testing.T) {
 		t.Errorf("got state %q, want incomplete", runs[0].State.State)
 	}
 }
+
+// TestDrillOfACustomWorkerCommand drills a worker started from
+// stack.command, wired only through its environment (DESIGN.md: drilling a
+// user's own worker). The worker here is firedrill's projector run as a
+// plain command, without any of the flags the harness gives its own.
+func TestDrillOfACustomWorkerCommand(t *testing.T) {
+	root := drillEnv(t)
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../../scenarios/es_429_inject.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.Replace(string(src), "id: es_429_inject", "id: custom_worker", 1)
+	yaml = strings.Replace(yaml, "stack:\n  projectors: 1\n", "stack:\n  projectors: 2\n  command: [\""+bin+"\", projector, --poll-interval, 20ms]\n", 1)
+	if !strings.Contains(yaml, "command:") {
+		t.Fatal("could not set stack.command in the scenario")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "custom_worker.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(context.Background(), "drill", "custom_worker", "--root", root, "--scenarios", dir)
+	if code != exitOK {
+		t.Fatalf("drill of a custom command: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	_, b := readResult(t, root, "custom_worker")
+	var info drill.RunFile
+	if err := bundle.ReadJSON(b.Path(drill.RunInfoFile), &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Projectors != 2 {
+		t.Errorf("got %d projectors, want 2", info.Projectors)
+	}
+}
