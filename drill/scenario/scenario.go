@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"firedrill/drill/metrics"
 	"firedrill/fault"
 )
 
@@ -233,6 +234,16 @@ func (s *Scenario) validateCheck(i int, c Check, names map[string]bool, bad func
 	case CheckMetric:
 		if (c.Query == "") == (c.Delta == "") {
 			bad(p, "a metric check has exactly one of query (PromQL) or delta (a series selector)")
+		}
+		if c.Query != "" {
+			if err := metrics.CheckQuery(c.Query); err != nil {
+				bad(p+".query", "%q is not PromQL: %v", c.Query, err)
+			}
+		}
+		if c.Delta != "" {
+			if err := metrics.CheckSelector(c.Delta); err != nil {
+				bad(p+".delta", "%q is not a series selector such as outbox_failed_total{reason=\"es_4xx\"}: %v", c.Delta, err)
+			}
 		}
 		if c.Window != "run" && c.Window != "fault" {
 			bad(p+".window", "%q: allowed: run, fault", c.Window)

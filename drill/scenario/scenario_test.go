@@ -59,6 +59,8 @@ func TestBadScenariosNameFileAndLine(t *testing.T) {
 		{"bad expect", strings.Replace(good, `"> 0"`, `"about 3"`, 1), `demo.yaml:11: checks[0].expect: "about 3": operator "about" is not one of`},
 		{"bad check kind", strings.Replace(good, "kind: fault\n", "kind: vibes\n", 1), `demo.yaml:10: checks[0].kind: "vibes": allowed: metric, log, trace, consistency, fault`},
 		{"metric without query", strings.Replace(good, "kind: fault\n", "kind: metric\n", 1), "demo.yaml:9: checks[0]: a metric check has exactly one of query (PromQL) or delta"},
+		{"bad PromQL", strings.Replace(good, "kind: fault\n", "kind: metric\n    query: sum(rate(x[1m]\n", 1), `demo.yaml:11: checks[0].query: "sum(rate(x[1m]" is not PromQL`},
+		{"bad selector", strings.Replace(good, "kind: fault\n", "kind: metric\n    delta: sum(x)\n", 1), `demo.yaml:11: checks[0].delta: "sum(x)" is not a series selector`},
 		{"bad consistency field", strings.Replace(good, "kind: fault\n", "kind: consistency\n    field: missing\n", 1), `checks[0].field: "missing": allowed: lost, stale`},
 		{"bad option", strings.Replace(good, `duration_s: "3"`, "duration_s: \"3\"\n  options: {colour: red}", 1), "demo.yaml:8: fault.options.colour: unknown option"},
 		{"bad ratio", strings.Replace(good, "fault:", "load:\n  update_ratio: 2\nfault:", 1), "demo.yaml:5: load.update_ratio: 2 must be a share from 0 to 1"},
