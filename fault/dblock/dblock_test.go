@@ -16,6 +16,7 @@ import (
 
 	"firedrill/fault"
 	"firedrill/fault/dblock"
+	"firedrill/fault/faulttest"
 	"firedrill/outbox"
 	"firedrill/outbox/outboxtest"
 	"firedrill/store"
@@ -65,7 +66,7 @@ func TestLockMakesClaimsWait(t *testing.T) {
 			if recs, err := j.List(); err != nil || len(recs) != 0 {
 				t.Errorf("journal after Revert: got %+v, %v; want empty", recs, err)
 			}
-			if got := injected(t, reg, fault.KindDBLock); got != 1 {
+			if got := faulttest.Injected(t, reg, fault.KindDBLock); got != 1 {
 				t.Errorf("injected db_lock: got %v, want 1", got)
 			}
 		})
@@ -322,25 +323,4 @@ func deadPID(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return cmd.Process.Pid
-}
-
-// injected reads firedrill_fault_injected_total{fault=k} from reg.
-func injected(t *testing.T, reg *prometheus.Registry, k fault.Kind) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "firedrill_fault_injected_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == string(k) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no firedrill_fault_injected_total{fault=%q}", k)
-	return 0
 }

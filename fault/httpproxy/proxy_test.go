@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"firedrill/fault"
+	"firedrill/fault/faulttest"
 	"firedrill/fault/httpproxy"
 	"firedrill/search"
 	"firedrill/search/searchtest"
@@ -104,31 +104,7 @@ func items(index string, from, n int) []search.BulkItem {
 	return out
 }
 
-func (r *rig) injected(k fault.Kind) float64 {
-	return testutil.ToFloat64(mustCounter(r.t, r.reg, k))
-}
-
-func mustCounter(t *testing.T, reg *prometheus.Registry, k fault.Kind) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "firedrill_fault_injected_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == string(k) {
-				c := prometheus.NewCounter(prometheus.CounterOpts{Name: "x", Help: "x"})
-				c.Add(m.GetCounter().GetValue())
-				return c
-			}
-		}
-	}
-	t.Fatalf("no firedrill_fault_injected_total{fault=%q}", k)
-	return nil
-}
+func (r *rig) injected(k fault.Kind) float64 { return faulttest.Injected(r.t, r.reg, k) }
 
 func TestTransparentWithoutFault(t *testing.T) {
 	for _, e := range engines {

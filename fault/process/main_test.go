@@ -12,10 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"firedrill/fault"
 )
 
 // childEnv makes the test binary, re-executed, act as a ticking child.
@@ -179,27 +175,6 @@ func grandchild(t *testing.T) int {
 		_ = cmd.Wait()
 	})
 	return pid
-}
-
-// injected reads firedrill_fault_injected_total{fault=k} from reg.
-func injected(t *testing.T, reg *prometheus.Registry, k fault.Kind) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "firedrill_fault_injected_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == string(k) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no firedrill_fault_injected_total{fault=%q}", k)
-	return 0
 }
 
 // exitSignal returns the signal that ended a process, from Wait's error.

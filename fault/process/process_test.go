@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"firedrill/fault"
+	"firedrill/fault/faulttest"
 )
 
 func TestStopAndResume(t *testing.T) {
@@ -63,7 +64,7 @@ func TestStopAndResume(t *testing.T) {
 	if recs, err := j.List(); err != nil || len(recs) != 0 {
 		t.Errorf("journal after Revert: got %+v, %v; want empty", recs, err)
 	}
-	if got := injected(t, reg, fault.KindProcessStop); got != 1 {
+	if got := faulttest.Injected(t, reg, fault.KindProcessStop); got != 1 {
 		t.Errorf("injected process_stop: got %v, want 1", got)
 	}
 }
@@ -90,7 +91,7 @@ func TestKill(t *testing.T) {
 	if err := revert(context.Background()); err != nil {
 		t.Errorf("Revert of a kill: got %v, want nil (no-op)", err)
 	}
-	if got := injected(t, reg, fault.KindProcessKill); got != 1 {
+	if got := faulttest.Injected(t, reg, fault.KindProcessKill); got != 1 {
 		t.Errorf("injected process_kill: got %v, want 1", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"firedrill/fault"
+	"firedrill/fault/faulttest"
 	"firedrill/fault/tcp"
 	"firedrill/fault/tcp/tcptest"
 )
@@ -143,8 +144,8 @@ func TestCheckTarget(t *testing.T) {
 	if _, err := inj.Apply(ctxT(t)); !errors.Is(err, fault.ErrTargetRefused) || !strings.Contains(err.Error(), "10.1.2.3") {
 		t.Fatalf("apply to 10.1.2.3: got %v, want ErrTargetRefused naming the host", err)
 	}
-	if recs, _ := j.List(); len(recs) != 0 || faulted(t, p, cfg.Kind) || injected(t, reg, cfg.Kind) != 0 {
-		t.Fatalf("after a refusal: %d records, toxic %v, %v injected; want none", len(recs), faulted(t, p, cfg.Kind), injected(t, reg, cfg.Kind))
+	if recs, _ := j.List(); len(recs) != 0 || faulted(t, p, cfg.Kind) || faulttest.Injected(t, reg, cfg.Kind) != 0 {
+		t.Fatalf("after a refusal: %d records, toxic %v, %v injected; want none", len(recs), faulted(t, p, cfg.Kind), faulttest.Injected(t, reg, cfg.Kind))
 	}
 
 	t.Setenv(fault.AllowTargetsEnv, "10.1.2.3")
@@ -152,8 +153,8 @@ func TestCheckTarget(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apply with %s=10.1.2.3: %v", fault.AllowTargetsEnv, err)
 	}
-	if !faulted(t, p, cfg.Kind) || injected(t, reg, cfg.Kind) != 1 {
-		t.Fatalf("allowed target: toxic %v, %v injected; want the toxic and 1", faulted(t, p, cfg.Kind), injected(t, reg, cfg.Kind))
+	if !faulted(t, p, cfg.Kind) || faulttest.Injected(t, reg, cfg.Kind) != 1 {
+		t.Fatalf("allowed target: toxic %v, %v injected; want the toxic and 1", faulted(t, p, cfg.Kind), faulttest.Injected(t, reg, cfg.Kind))
 	}
 	if err := revert(ctxT(t)); err != nil {
 		t.Fatal(err)
@@ -172,8 +173,8 @@ func TestRevertIsIdempotent(t *testing.T) {
 			cfg := config(p, k)
 			cfg.Metrics = fault.NewMetrics(reg)
 			revert := apply(t, cfg)
-			if !faulted(t, p, k) || injected(t, reg, k) != 1 {
-				t.Fatalf("after apply: in force %v, %v injected; want true and 1", faulted(t, p, k), injected(t, reg, k))
+			if !faulted(t, p, k) || faulttest.Injected(t, reg, k) != 1 {
+				t.Fatalf("after apply: in force %v, %v injected; want true and 1", faulted(t, p, k), faulttest.Injected(t, reg, k))
 			}
 			for i := range 2 {
 				if err := revert(ctxT(t)); err != nil {

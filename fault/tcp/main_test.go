@@ -12,10 +12,7 @@ import (
 	"time"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
-
-	"firedrill/fault"
 )
 
 // TestMain fails the package when a goroutine outlives the tests: the
@@ -111,27 +108,6 @@ func toxicNames(p *toxiclient.Proxy) []string {
 		names = append(names, tx.Name)
 	}
 	return names
-}
-
-// injected reads firedrill_fault_injected_total{fault=k} from reg.
-func injected(t testing.TB, reg *prometheus.Registry, k fault.Kind) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "firedrill_fault_injected_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == string(k) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no firedrill_fault_injected_total{fault=%q}", k)
-	return 0
 }
 
 // deadPID is the pid of a process that has exited.

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"firedrill/fault"
+	"firedrill/fault/faulttest"
 	"firedrill/fault/writeblock"
 	"firedrill/search"
 	"firedrill/search/searchtest"
@@ -69,7 +70,7 @@ func TestBlockRejectsWrites(t *testing.T) {
 			if recs, err := j.List(); err != nil || len(recs) != 0 {
 				t.Errorf("journal after Revert: got %+v, %v; want empty", recs, err)
 			}
-			if got := injected(t, reg, fault.KindWriteBlock); got != 1 {
+			if got := faulttest.Injected(t, reg, fault.KindWriteBlock); got != 1 {
 				t.Errorf("injected write_block: got %v, want 1", got)
 			}
 		})
@@ -188,25 +189,4 @@ func staleRecord(t *testing.T, j *fault.Journal) fault.Record {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// injected reads firedrill_fault_injected_total{fault=k} from reg.
-func injected(t *testing.T, reg *prometheus.Registry, k fault.Kind) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "firedrill_fault_injected_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == string(k) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no firedrill_fault_injected_total{fault=%q}", k)
-	return 0
 }
