@@ -125,18 +125,28 @@ func (r *runner) fetchSpans(ctx context.Context) int {
 // ProjectorService is the service name the projector's spans carry.
 const ProjectorService = "firedrill-projector"
 
-// readSpans reads the run's spans from the bundle: as the embedded
-// receiver wrote them, or as read back from Jaeger. A bundle with neither
-// is an error wrapping fs.ErrNotExist.
-func readSpans(b bundle.Bundle) ([]traces.Span, error) {
+// readSpans reads the spans of run runID (resource attribute
+// firedrill.run_id) from the bundle: as the embedded receiver wrote them,
+// or as read back from Jaeger. A bundle with neither is an error wrapping
+// fs.ErrNotExist.
+func readSpans(b bundle.Bundle, runID string) ([]traces.Span, error) {
 	spans, err := traces.ReadFile(b.Path(bundle.TracesDir, SpansFile))
-	if !errors.Is(err, fs.ErrNotExist) {
-		return spans, err
+	if errors.Is(err, fs.ErrNotExist) {
+		var f *os.File
+		if f, err = os.Open(b.Path(bundle.TracesDir, JaegerSpansFile)); err != nil {
+			return nil, err
+		}
+		defer func() { _ = f.Close() }()
+		spans, err = traces.ReadJaeger(f)
 	}
-	f, err := os.Open(b.Path(bundle.TracesDir, JaegerSpansFile))
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = f.Close() }()
-	return traces.ReadJaeger(f)
+	mine := spans[:0]
+	for _, s := range spans {
+		if s.Resource[traces.RunIDKey] == runID {
+			mine = append(mine, s)
+		}
+	}
+	return mine, nil
 }

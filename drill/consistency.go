@@ -1,14 +1,11 @@
 package drill
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -199,18 +196,14 @@ func takeSnapshot(ctx context.Context, st outbox.Store, engine *search.Client, i
 	return snap, nil
 }
 
-// resent reads the components' JSON logs (DESIGN.md: a line per claim
-// with its event_ids, a line per ack with outbox_event_id, result and the
-// engine's http_status) and names every event claimed again after it
+// resent reads the components' JSON log lines (DESIGN.md: a line per
+// claim with its event_ids, a line per ack with outbox_event_id, result and
+// the engine's http_status) and names every event claimed again after it
 // succeeded: after an ack marked it done, or after an ack reported a 2xx
 // answer for its item (a worker that retries successful items). A fenced
-// ack (result=refused: the lease was lost) is no success of its own. Logs with
-// no claim line at all cannot tell, which is an error.
-func resent(logsDir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(logsDir, "*.ndjson"))
-	if err != nil {
-		return nil, err
-	}
+// ack (result=refused: the lease was lost) is no success of its own. Logs
+// with no claim line at all cannot tell, which is an error.
+func resent(logs [][]byte) ([]string, error) {
 	type line struct {
 		Time       time.Time `json:"time"`
 		Msg        string    `json:"msg"`
@@ -221,33 +214,16 @@ func resent(logsDir string) ([]string, error) {
 	}
 	var lines []line
 	claims := 0
-	for _, path := range files {
-		if filepath.Base(path) == ForwardLogFile {
+	for _, b := range logs {
+		if !bytes.Contains(b, []byte(`"msg":"claim"`)) && !bytes.Contains(b, []byte(`"msg":"ack"`)) {
 			continue
 		}
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-		for sc.Scan() {
-			b := sc.Bytes()
-			if !bytes.Contains(b, []byte(`"msg":"claim"`)) && !bytes.Contains(b, []byte(`"msg":"ack"`)) {
-				continue
+		var l line
+		if json.Unmarshal(b, &l) == nil {
+			lines = append(lines, l)
+			if l.Msg == "claim" {
+				claims++
 			}
-			var l line
-			if json.Unmarshal(b, &l) == nil {
-				lines = append(lines, l)
-				if l.Msg == "claim" {
-					claims++
-				}
-			}
-		}
-		err = sc.Err()
-		_ = f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 		}
 	}
 	if claims == 0 {

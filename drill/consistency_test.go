@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"firedrill/drill/bundle"
 )
 
 func TestSnapshotCount(t *testing.T) {
@@ -46,7 +48,11 @@ func TestSnapshotCount(t *testing.T) {
 }
 
 func TestResentFindsEventsClaimedAfterTheySucceeded(t *testing.T) {
-	dir := t.TempDir()
+	b := bundle.Bundle{Root: t.TempDir(), Lab: "l", Scenario: "s", RunID: "r"}
+	dir := b.Path(bundle.LogsDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	logs := `not json
 {"time":"2026-01-01T00:00:01Z","msg":"claim","event_ids":["e1","e2","e3","e4"]}
 {"time":"2026-01-01T00:00:02Z","msg":"ack","result":"done","outbox_event_id":"e1","http_status":201}
@@ -63,7 +69,11 @@ func TestResentFindsEventsClaimedAfterTheySucceeded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := resent(dir)
+	lines, err := componentLogs(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := resent(lines)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +82,10 @@ func TestResentFindsEventsClaimedAfterTheySucceeded(t *testing.T) {
 	if want := []string{"e1", "e3"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	if _, err := resent(t.TempDir()); err == nil {
+	if _, err := resent(lines[1:5]); err == nil { // the acks alone
 		t.Error("resent of logs without a claim line: got no error, want one (nothing can be judged)")
+	}
+	if _, err := componentLogs(bundle.Bundle{Root: t.TempDir(), Lab: "l", Scenario: "s", RunID: "r"}); err == nil {
+		t.Error("componentLogs of a bundle without logs: got no error, want one")
 	}
 }

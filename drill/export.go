@@ -53,19 +53,13 @@ func Export(ctx context.Context, b bundle.Bundle) (Exported, error) {
 	if err := bundle.ReadJSON(b.Path(bundle.ResultFile), &res); err != nil {
 		out.Notes = append(out.Notes, fmt.Sprintf("no verdict: %s unreadable (%v); run 'firedrill verify' first", bundle.ResultFile, err))
 	}
-	spans, err := readSpans(b)
+	mine, err := readSpans(b, info.RunID)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		out.Notes = append(out.Notes, "no spans were collected for the run: no Jaeger export")
 	case err != nil:
 		out.Notes = append(out.Notes, fmt.Sprintf("spans unreadable: %v", err))
 	default:
-		var mine []traces.Span
-		for _, s := range spans {
-			if s.Resource["firedrill.run_id"] == info.RunID {
-				mine = append(mine, s)
-			}
-		}
 		if len(mine) == 0 {
 			out.Notes = append(out.Notes, fmt.Sprintf("no span carries firedrill.run_id=%s: the collector received none of the run's spans", info.RunID))
 		}

@@ -1,14 +1,10 @@
 package drill
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -134,21 +130,14 @@ func (r *runner) settle(ctx context.Context, limit time.Duration) error {
 // refusedWrites counts the bulk items of index the engine answered 403
 // (cluster_block_exception), from the proxy's forward log.
 func refusedWrites(path, index string) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = f.Close() }()
 	n := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
+	err := scanLines(path, func(line []byte) {
 		var it httpproxy.ForwardedItem
-		if json.Unmarshal(sc.Bytes(), &it) == nil && it.Forwarded && it.Status == http.StatusForbidden && strings.EqualFold(it.Index, index) {
+		if json.Unmarshal(line, &it) == nil && it.Forwarded && it.Status == http.StatusForbidden && strings.EqualFold(it.Index, index) {
 			n++
 		}
-	}
-	return n, sc.Err()
+	})
+	return n, err
 }
 
 func applyOptions(spec *httpproxy.Spec, opts map[string]string) error {
@@ -175,17 +164,4 @@ func applyOptions(spec *httpproxy.Spec, opts map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// versions names what produced the evidence.
-func versions() map[string]string {
-	v := map[string]string{"go": runtime.Version(), "firedrill": "devel"}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				v["firedrill"] = s.Value
-			}
-		}
-	}
-	return v
 }

@@ -1,14 +1,12 @@
 package drill
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +69,9 @@ type evidence struct {
 	snap     *Snapshot
 	spans    []traces.Span
 	spansErr error
+	// logs are the components' JSON log lines.
+	logs    [][]byte
+	logsErr error
 	// resent are events sent again after they succeeded (from the logs).
 	resent    []string
 	resentErr error
@@ -129,8 +130,12 @@ func readEvidence(b bundle.Bundle) (*evidence, error) {
 	if err := bundle.ReadJSON(b.Path(ConsistencyFile), &snap); err == nil {
 		ev.snap = &snap
 	}
-	ev.spans, ev.spansErr = readSpans(b)
-	ev.resent, ev.resentErr = resent(b.Path(bundle.LogsDir))
+	ev.spans, ev.spansErr = readSpans(b, ev.info.RunID)
+	if ev.logs, ev.logsErr = componentLogs(b); ev.logsErr == nil {
+		ev.resent, ev.resentErr = resent(ev.logs)
+	} else {
+		ev.resentErr = ev.logsErr
+	}
 	return ev, nil
 }
 
@@ -260,55 +265,20 @@ func (ev *evidence) metric(ctx context.Context, c scenario.Check, r *CheckResult
 	return samples[0].Value, nil
 }
 
-// logLines counts the JSON log lines of the run's components whose fields
-// equal every value of match. Lines that are not JSON are skipped.
+// logLines counts the components' JSON log lines whose fields equal every
+// value of match.
 func (ev *evidence) logLines(match map[string]string) (int, error) {
-	files, err := filepath.Glob(ev.b.Path(bundle.LogsDir, "*.ndjson"))
-	if err != nil {
-		return 0, err
+	if ev.logsErr != nil {
+		return 0, ev.logsErr
 	}
-	sort.Strings(files)
-	n, read := 0, 0
-	for _, f := range files {
-		if filepath.Base(f) == ForwardLogFile {
-			continue
-		}
-		k, err := countLines(f, match)
-		if err != nil {
-			return 0, err
-		}
-		n += k
-		read++
-	}
-	if read == 0 {
-		return 0, errors.New("no component logs in the bundle")
-	}
-	return n, nil
-}
-
-func countLines(path string, match map[string]string) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = f.Close() }()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
 	n := 0
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) == 0 || line[0] != '{' {
-			continue
-		}
+	for _, l := range ev.logs {
 		var rec map[string]any
-		if json.Unmarshal(line, &rec) != nil {
-			continue
-		}
-		if fieldsMatch(rec, match) {
+		if json.Unmarshal(l, &rec) == nil && fieldsMatch(rec, match) {
 			n++
 		}
 	}
-	return n, sc.Err()
+	return n, nil
 }
 
 func fieldsMatch(rec map[string]any, match map[string]string) bool {
@@ -335,13 +305,7 @@ func (ev *evidence) trace(c scenario.Check) (float64, error) {
 		}
 		return 0, ev.spansErr
 	}
-	var mine []traces.Span
-	for _, s := range ev.spans {
-		if s.Resource["firedrill.run_id"] == ev.info.RunID {
-			mine = append(mine, s)
-		}
-	}
-	return float64(len(traces.Filter(mine, c.Span, c.Match))), nil
+	return float64(len(traces.Filter(ev.spans, c.Span, c.Match))), nil
 }
 
 func (ev *evidence) consistency(c scenario.Check, r *CheckResult) (float64, error) {

@@ -262,7 +262,7 @@ func TestP0DrillsOnRealServices(t *testing.T) {
 	root := drillEnv(t)
 	envFile := filepath.Join(t.TempDir(), "real.env")
 	body := "# the test's real services\nFIREDRILL_DB_URL=" + pg + "\nFIREDRILL_SEARCH_URL=" + engine + "\n"
-	if err := writeFile(envFile, body); err != nil {
+	if err := os.WriteFile(envFile, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range p0 {
@@ -282,8 +282,6 @@ func TestP0DrillsOnRealServices(t *testing.T) {
 	}
 }
 
-func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }
-
 // TestDrillWithRealJaeger sends the projectors' spans to a real Jaeger
 // (scripts/jaeger, started by .ci/run) and judges the trace check from the
 // spans the harness reads back through Jaeger's query API.
@@ -297,7 +295,7 @@ func TestDrillWithRealJaeger(t *testing.T) {
 	}
 	root := drillEnv(t)
 	envFile := filepath.Join(t.TempDir(), "jaeger.env")
-	if err := writeFile(envFile, "FIREDRILL_OTLP_ENDPOINT="+otlp+"\nFIREDRILL_JAEGER_QUERY_URL="+query+"\n"); err != nil {
+	if err := os.WriteFile(envFile, []byte("FIREDRILL_OTLP_ENDPOINT="+otlp+"\nFIREDRILL_JAEGER_QUERY_URL="+query+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := runCLI(context.Background(), "drill", "es_429_inject", "--root", root, "--env", envFile)
